@@ -1,0 +1,39 @@
+# pg_uring: shared io_uring rings for PostgreSQL 15 (PGXS)
+
+MODULE_big = pg_uring
+OBJS = \
+	src/pg_uring.o \
+	src/ring.o \
+	src/io.o \
+	src/fileops.o \
+	src/reaper.o \
+	src/stats.o \
+	src/probe.o \
+	src/sqlio.o
+
+EXTENSION = pg_uring
+DATA = pg_uring--1.0.sql
+PGFILEDESC = "pg_uring - shared io_uring rings"
+
+# the regression suite runs against a temporary instance that test/regress.sh
+# starts with the library preloaded and data checksums on
+REGRESS = pg_uring
+REGRESS_OPTS = --inputdir=. --outputdir=.
+
+SHLIB_LINK += -luring
+PG_CPPFLAGS += -I$(srcdir)/src
+PG_CFLAGS += -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels \
+	-Wformat-security -Wno-format-truncation $(PGU_EXTRA_CFLAGS)
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: test regresscheck tapcheck
+regresscheck:
+	PG_CONFIG=$(PG_CONFIG) bash test/regress.sh
+
+tapcheck:
+	PG_CONFIG=$(PG_CONFIG) bash test/tap.sh
+
+test: regresscheck tapcheck

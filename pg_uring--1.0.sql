@@ -1,0 +1,104 @@
+/* pg_uring--1.0.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION pg_uring" to load this file. \quit
+
+CREATE FUNCTION pg_uring_stats(
+	OUT ring int4,
+	OUT mode text,
+	OUT in_flight int8,
+	OUT submitted int8,
+	OUT completed int8,
+	OUT reaped_by_issuer int8,
+	OUT reaped_by_other int8,
+	OUT reaped_by_reaper int8,
+	OUT linked int8,
+	OUT drained int8,
+	OUT errors int8,
+	OUT cancelled int8,
+	OUT submit_calls int8,
+	OUT submit_lock_waits int8,
+	OUT kernel_waits int8,
+	OUT ring_full_waits int8,
+	OUT slot_waits int8,
+	OUT sq_entries int4,
+	OUT cq_entries int4)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_uring_stats'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW pg_uring_stats AS SELECT * FROM pg_uring_stats();
+
+CREATE FUNCTION pg_uring_reset_stats()
+RETURNS void
+AS 'MODULE_PATHNAME', 'pg_uring_reset_stats'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+REVOKE ALL ON FUNCTION pg_uring_reset_stats() FROM PUBLIC;
+
+CREATE FUNCTION pg_uring_ios(
+	OUT slot int4,
+	OUT owner_pid int4,
+	OUT ring int4,
+	OUT op text,
+	OUT target text,
+	OUT flags text,
+	OUT state text,
+	OUT result int4,
+	OUT age interval)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_uring_ios'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW pg_uring_ios AS SELECT * FROM pg_uring_ios();
+
+CREATE FUNCTION pg_uring_probe(
+	OUT section text,
+	OUT name text,
+	OUT value text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_uring_probe'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+-- IO through the rings.  These read server files, so, like
+-- pg_read_binary_file, they are not granted to PUBLIC.
+CREATE FUNCTION pg_uring_read_file(path text, file_offset int8 DEFAULT 0,
+								   length int4 DEFAULT 8192)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'pg_uring_read_file'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION pg_uring_read_file(text, int8, int4) FROM PUBLIC;
+
+CREATE FUNCTION pg_uring_fsync(path text, data_only boolean DEFAULT true)
+RETURNS void
+AS 'MODULE_PATHNAME', 'pg_uring_fsync'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION pg_uring_fsync(text, boolean) FROM PUBLIC;
+
+CREATE FUNCTION pg_uring_batch(ops text[],
+	OUT seq int4,
+	OUT op text,
+	OUT flags text,
+	OUT result int4,
+	OUT error text,
+	OUT completion_order int4,
+	OUT reaped_by text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'pg_uring_batch'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION pg_uring_batch(text[]) FROM PUBLIC;
+
+CREATE FUNCTION pg_uring_bench(op text, ios int8, depth int4 DEFAULT 1,
+	path text DEFAULT NULL,
+	OUT op text,
+	OUT depth int4,
+	OUT ios int8,
+	OUT seconds float8,
+	OUT iops float8,
+	OUT mean_us float8,
+	OUT p50_us float8,
+	OUT p99_us float8,
+	OUT max_us float8)
+RETURNS record
+AS 'MODULE_PATHNAME', 'pg_uring_bench'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION pg_uring_bench(text, int8, int4, text) FROM PUBLIC;

@@ -1,0 +1,548 @@
+/*-------------------------------------------------------------------------
+ *
+ * io.c
+ *	  The shared IO slot table: slot life cycle, ownership, results, and
+ *	  waiting for one IO.
+ *
+ * Owns: the slot array, its free list, the per-slot bounce buffers (one
+ * BLCKSZ page per slot, in shared memory, for ops that read into or write
+ * from shared memory), and the op callback table.
+ *
+ * Invariants kept here:
+ *	- A slot's generation changes every time it is handed out; user_data
+ *	  carries (generation, index), so a late or stale completion never
+ *	  matches a reused slot.
+ *	- Only the owner moves a slot out of FREE, STAGED or COMPLETED; any
+ *	  process moves it from SUBMITTED to COMPLETED, after storing the result
+ *	  and running the op's completion callback.
+ *	- An owner never releases a slot whose IO the kernel may still be
+ *	  executing.  On ERROR, transaction or subtransaction abort and process
+ *	  exit, pgu_io_cleanup_mine() waits for every submitted IO of this
+ *	  process (draining, never sleeping on the reaper alone) and only then
+ *	  frees its slots.
+ *	- Waiting for a slot drains the ring rather than sleeping until the
+ *	  issuer gets around to it.  Waiting for a free slot never errors: it
+ *	  drains and sleeps until one is released.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <errno.h>
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/wait_event.h"
+
+#include "ring.h"
+
+typedef struct PgUringIoShared
+{
+	slock_t		lock;			/* protects the free list */
+	int			free_head;
+	int			nfree;
+	int			nslots;
+	ConditionVariable slot_freed;
+} PgUringIoShared;
+
+static PgUringIoShared *io_shared = NULL;
+static PgUringSlot *slots = NULL;
+static char *bounce = NULL;
+
+static const PgUringOpInfo *op_table[PGU_NUM_OPS];
+
+/* slots this process owns (staged, submitted or completed) */
+static int	my_slot_count = 0;
+static bool callbacks_registered = false;
+static bool in_cleanup = false;
+
+#define BOUNCE_ALIGN 4096
+
+void
+pgu_register_op(PgUringOp op, const PgUringOpInfo *info)
+{
+	Assert(op >= 0 && op < PGU_NUM_OPS);
+	op_table[op] = info;
+}
+
+const PgUringOpInfo *
+pgu_op_lookup(int op)
+{
+	if (op < 0 || op >= PGU_NUM_OPS)
+		return NULL;
+	return op_table[op];
+}
+
+const PgUringOpInfo *
+pgu_op_info(int op)
+{
+	if (op < 0 || op >= PGU_NUM_OPS || op_table[op] == NULL)
+		elog(PANIC, "pg_uring: unknown op %d", op);
+	return op_table[op];
+}
+
+Size
+pgu_io_shmem_size(void)
+{
+	Size		size = MAXALIGN(sizeof(PgUringIoShared));
+
+	size = add_size(size, mul_size(pgu_max_ios, MAXALIGN(sizeof(PgUringSlot))));
+	size = add_size(size, BOUNCE_ALIGN);
+	size = add_size(size, mul_size(pgu_max_ios, BLCKSZ));
+	return size;
+}
+
+void
+pgu_io_shmem_init(void)
+{
+	bool		found;
+	char	   *base;
+	int			i;
+
+	base = ShmemInitStruct("pg_uring io slots", pgu_io_shmem_size(), &found);
+	io_shared = (PgUringIoShared *) base;
+	slots = (PgUringSlot *) (base + MAXALIGN(sizeof(PgUringIoShared)));
+	bounce = (char *) TYPEALIGN(BOUNCE_ALIGN, (char *) slots +
+								pgu_max_ios * MAXALIGN(sizeof(PgUringSlot)));
+	if (found)
+		return;
+
+	SpinLockInit(&io_shared->lock);
+	io_shared->nslots = pgu_max_ios;
+	io_shared->nfree = pgu_max_ios;
+	io_shared->free_head = 0;
+	ConditionVariableInit(&io_shared->slot_freed);
+	for (i = 0; i < pgu_max_ios; i++)
+	{
+		PgUringSlot *slot = &slots[i];
+
+		memset(slot, 0, sizeof(PgUringSlot));
+		pg_atomic_init_u32(&slot->state, PGU_SLOT_FREE);
+		slot->next_free = (i + 1 < pgu_max_ios) ? i + 1 : -1;
+		slot->owner_procno = -1;
+		slot->ring = -1;
+		ConditionVariableInit(&slot->cv);
+	}
+}
+
+int
+pgu_io_nslots(void)
+{
+	return io_shared->nslots;
+}
+
+PgUringSlot *
+pgu_slot(int i)
+{
+	return &slots[i];
+}
+
+char *
+pgu_slot_bounce(int i)
+{
+	return bounce + (Size) i * BLCKSZ;
+}
+
+uint64
+pgu_slot_user_data(PgUringSlot *slot)
+{
+	return ((uint64) slot->generation << 32) | (uint64) (slot - slots);
+}
+
+PgUringSlot *
+pgu_slot_from_user_data(uint64 user_data)
+{
+	uint32		index = (uint32) (user_data & 0xFFFFFFFF);
+	uint32		generation = (uint32) (user_data >> 32);
+	PgUringSlot *slot;
+
+	if (index >= (uint32) io_shared->nslots)
+		return NULL;
+	slot = &slots[index];
+	if (slot->generation != generation ||
+		pg_atomic_read_u32(&slot->state) != PGU_SLOT_SUBMITTED)
+		return NULL;
+	return slot;
+}
+
+/* ------------------------------------------------------------------------
+ * Cleanup at abort and exit
+ * ------------------------------------------------------------------------
+ */
+
+static void
+pgu_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			pgu_io_cleanup_mine();
+			break;
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			if (my_slot_count > 0)
+			{
+				elog(WARNING, "pg_uring: %d IO slots still held at commit", my_slot_count);
+				pgu_io_cleanup_mine();
+			}
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+pgu_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	/*
+	 * pg_uring functions never return with IOs in flight, so any slot held
+	 * when a subtransaction aborts belongs to the call that failed.  We may
+	 * only wait here: the pins of later issues belong to resource owners.
+	 */
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		pgu_io_cleanup_mine();
+}
+
+static void
+pgu_exit_callback(int code, Datum arg)
+{
+	pgu_io_cleanup_mine();
+}
+
+static void
+pgu_register_callbacks(void)
+{
+	if (callbacks_registered)
+		return;
+	RegisterXactCallback(pgu_xact_callback, NULL);
+	RegisterSubXactCallback(pgu_subxact_callback, NULL);
+	/* lazily, per process: children start with an empty list */
+	before_shmem_exit(pgu_exit_callback, (Datum) 0);
+	callbacks_registered = true;
+}
+
+/* ------------------------------------------------------------------------
+ * Owner API
+ * ------------------------------------------------------------------------
+ */
+
+PgUringSlot *
+pgu_io_slot(PgUringHandle h)
+{
+	PgUringSlot *slot;
+
+	Assert(h.slot >= 0 && h.slot < io_shared->nslots);
+	slot = &slots[h.slot];
+	Assert(slot->generation == h.generation);
+	Assert(slot->owner_pid == MyProcPid);
+	return slot;
+}
+
+/*
+ * Hand out n slots, all or nothing, waiting (not failing) while too few
+ * are free.  The caller must hold no staged slots while it waits, or two
+ * backends could wait for each other.
+ */
+void
+pgu_io_acquire(PgUringHandle *h, int n)
+{
+	int			i;
+	int			myring;
+	bool		slept = false;
+
+	pgu_require_loaded();
+	if (n <= 0)
+		elog(ERROR, "pg_uring: invalid IO slot request of %d", n);
+	if (n > io_shared->nslots)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("pg_uring: request for %d IO slots exceeds pg_uring.max_ios (%d)",
+						n, io_shared->nslots),
+				 errhint("Raise pg_uring.max_ios or use a smaller batch or depth.")));
+	pgu_register_callbacks();
+	myring = pgu_my_ring();
+
+	for (;;)
+	{
+		SpinLockAcquire(&io_shared->lock);
+		if (io_shared->nfree >= n)
+		{
+			for (i = 0; i < n; i++)
+			{
+				h[i].slot = io_shared->free_head;
+				io_shared->free_head = slots[h[i].slot].next_free;
+			}
+			io_shared->nfree -= n;
+			SpinLockRelease(&io_shared->lock);
+			break;
+		}
+		SpinLockRelease(&io_shared->lock);
+
+		/* table exhausted: help completions along, then sleep for a release */
+		if (!slept)
+			pgu_count(pgu_ring(myring), PGU_C_SLOT_WAITS, 1);
+		slept = true;
+		(void) pgu_ring_try_drain(pgu_ring(myring));
+		(void) ConditionVariableTimedSleep(&io_shared->slot_freed, 10,
+										   PG_WAIT_EXTENSION);
+	}
+	if (slept)
+		ConditionVariableCancelSleep();
+
+	for (i = 0; i < n; i++)
+	{
+		PgUringSlot *slot = &slots[h[i].slot];
+
+		slot->generation++;
+		h[i].generation = slot->generation;
+		slot->next_free = -1;
+		slot->owner_procno = MyProc ? MyProc->pgprocno : -1;
+		slot->owner_pid = MyProcPid;
+		slot->ring = myring;
+		slot->op = PGU_OP_NOP;
+		slot->flags = 0;
+		slot->reaped_by = PGU_REAPED_NONE;
+		slot->result = 0;
+		slot->completion_seq = 0;
+		slot->submit_time = 0;
+		slot->complete_time = 0;
+		memset(&slot->target, 0, sizeof(slot->target));
+		pg_atomic_write_u32(&slot->state, PGU_SLOT_STAGED);
+	}
+	my_slot_count += n;
+}
+
+/*
+ * Submit staged slots to this backend's ring, in order.  Links never cross
+ * a batch split: a batch is cut only after an IO without PGU_IO_LINK.
+ */
+void
+pgu_io_submit(PgUringHandle *h, int n)
+{
+	PgUringRing *ring = pgu_ring(pgu_my_ring());
+	PgUringSlot **batch;
+	int			start = 0;
+	int			maxbatch = (int) ring->sq_entries;
+
+	batch = palloc(sizeof(PgUringSlot *) * n);
+	while (start < n)
+	{
+		int			end = start;
+		int			cut = -1;
+
+		/* longest prefix of at most maxbatch that ends outside a chain */
+		while (end < n && end - start < maxbatch)
+		{
+			PgUringSlot *slot = pgu_io_slot(h[end]);
+
+			Assert(pg_atomic_read_u32(&slot->state) == PGU_SLOT_STAGED);
+			batch[end - start] = slot;
+			end++;
+			if (!(slot->flags & PGU_IO_LINK))
+				cut = end;
+		}
+		if (end == n)
+			cut = n;			/* a trailing LINK simply has no successor */
+		if (cut < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("pg_uring: linked chain longer than the ring's %d entries", maxbatch)));
+		pgu_ring_submit(ring, batch, cut - start);
+		start = cut;
+	}
+	pfree(batch);
+}
+
+/*
+ * Reuse a completed slot for a new IO without returning it to the free
+ * list (a new generation, so nothing can confuse the two IOs).
+ */
+void
+pgu_io_restage(PgUringHandle *h)
+{
+	PgUringSlot *slot = pgu_io_slot(*h);
+
+	if (pg_atomic_read_u32(&slot->state) != PGU_SLOT_COMPLETED)
+		elog(ERROR, "pg_uring: restaging an IO slot that has not completed");
+	slot->generation++;
+	h->generation = slot->generation;
+	slot->reaped_by = PGU_REAPED_NONE;
+	slot->result = 0;
+	slot->completion_seq = 0;
+	slot->submit_time = 0;
+	slot->complete_time = 0;
+	pg_atomic_write_u32(&slot->state, PGU_SLOT_STAGED);
+}
+
+bool
+pgu_io_is_completed(PgUringHandle h)
+{
+	PgUringSlot *slot = pgu_io_slot(h);
+
+	if (pg_atomic_read_u32(&slot->state) == PGU_SLOT_COMPLETED)
+	{
+		pg_read_barrier();
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Wait for one IO.  Drains the IO's ring (completing whatever other
+ * backends' IOs are ready too) instead of sleeping until someone else does.
+ * pg_uring.test_hold_reap makes the issuer sleep instead, so that another
+ * backend or the reaper must complete it; cleanup ignores it.
+ */
+static void
+pgu_io_wait_slot(PgUringSlot *slot)
+{
+	bool		slept = false;
+
+	for (;;)
+	{
+		uint32		state = pg_atomic_read_u32(&slot->state);
+
+		if (state == PGU_SLOT_COMPLETED)
+			break;
+		if (state != PGU_SLOT_SUBMITTED)
+			elog(PANIC, "pg_uring: waiting for IO slot in state %u", state);
+
+		if (pgu_test_hold_reap && !in_cleanup)
+		{
+			slept = true;
+			(void) ConditionVariableTimedSleep(&slot->cv, 100, PG_WAIT_EXTENSION);
+		}
+		else
+			(void) pgu_ring_progress(pgu_ring(slot->ring), true);
+	}
+	if (slept)
+		ConditionVariableCancelSleep();
+	pg_read_barrier();
+}
+
+void
+pgu_io_wait(PgUringHandle h)
+{
+	pgu_io_wait_slot(pgu_io_slot(h));
+}
+
+void
+pgu_io_wait_many(PgUringHandle *h, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		pgu_io_wait(h[i]);
+}
+
+static void
+pgu_io_release_slot(PgUringSlot *slot)
+{
+	int			index = slot - slots;
+	uint32		state = pg_atomic_read_u32(&slot->state);
+
+	if (state != PGU_SLOT_COMPLETED && state != PGU_SLOT_STAGED)
+		elog(PANIC, "pg_uring: releasing IO slot %d in state %u", index, state);
+	slot->owner_pid = 0;
+	slot->owner_procno = -1;
+	pg_atomic_write_u32(&slot->state, PGU_SLOT_FREE);
+
+	SpinLockAcquire(&io_shared->lock);
+	slot->next_free = io_shared->free_head;
+	io_shared->free_head = index;
+	io_shared->nfree++;
+	SpinLockRelease(&io_shared->lock);
+	my_slot_count--;
+}
+
+void
+pgu_io_release(PgUringHandle *h, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		pgu_io_release_slot(pgu_io_slot(h[i]));
+	ConditionVariableBroadcast(&io_shared->slot_freed);
+}
+
+/*
+ * Wait for every IO this process has submitted, then free all its slots.
+ * Used on ERROR, abort and exit.  Holds interrupts: a wait here must not
+ * be cut short by the very cancel that got us here.
+ */
+void
+pgu_io_cleanup_mine(void)
+{
+	int			i;
+
+	if (my_slot_count == 0 || io_shared == NULL)
+		return;
+
+	HOLD_INTERRUPTS();
+	in_cleanup = true;
+	for (i = 0; i < io_shared->nslots && my_slot_count > 0; i++)
+	{
+		PgUringSlot *slot = &slots[i];
+		uint32		state;
+
+		if (slot->owner_pid != MyProcPid)
+			continue;
+		state = pg_atomic_read_u32(&slot->state);
+		if (state == PGU_SLOT_FREE)
+			continue;
+		if (state == PGU_SLOT_SUBMITTED)
+			pgu_io_wait_slot(slot);
+		pgu_io_release_slot(slot);
+	}
+	in_cleanup = false;
+	ConditionVariableBroadcast(&io_shared->slot_freed);
+	RESUME_INTERRUPTS();
+}
+
+/* ------------------------------------------------------------------------
+ * Completion: runs in whichever process reaped the CQE
+ * ------------------------------------------------------------------------
+ */
+void
+pgu_io_complete(PgUringSlot *slot, int32 result, PgUringRing *ring)
+{
+	const PgUringOpInfo *info = pgu_op_info(slot->op);
+	PgUringCounter who;
+
+	slot->result = result;
+	slot->complete_time = GetCurrentTimestamp();
+	slot->completion_seq = pg_atomic_fetch_add_u64(&ring->completion_seq, 1) + 1;
+	if (pgu_am_reaper)
+	{
+		slot->reaped_by = PGU_REAPED_REAPER;
+		who = PGU_C_REAPED_REAPER;
+	}
+	else if (slot->owner_pid == MyProcPid)
+	{
+		slot->reaped_by = PGU_REAPED_ISSUER;
+		who = PGU_C_REAPED_ISSUER;
+	}
+	else
+	{
+		slot->reaped_by = PGU_REAPED_OTHER;
+		who = PGU_C_REAPED_OTHER;
+	}
+	pgu_count(ring, PGU_C_COMPLETED, 1);
+	pgu_count(ring, who, 1);
+	if (result == -ECANCELED)
+		pgu_count(ring, PGU_C_CANCELLED, 1);
+	else if (result < 0)
+		pgu_count(ring, PGU_C_ERRORS, 1);
+
+	if (info->complete)
+		info->complete(slot);
+
+	pg_write_barrier();
+	pg_atomic_write_u32(&slot->state, PGU_SLOT_COMPLETED);
+	ConditionVariableBroadcast(&slot->cv);
+}

@@ -1,0 +1,138 @@
+/*-------------------------------------------------------------------------
+ *
+ * io.h
+ *	  The shared IO slot table and the op callback table.
+ *
+ * A slot describes one IO from staging to the moment its owner releases
+ * it.  Slots live in shared memory because a completion may be reaped by
+ * any process: the SQE's user_data encodes the slot index and generation,
+ * never a backend-local pointer.
+ *
+ * Life cycle: FREE -> STAGED (owner filled it in) -> SUBMITTED (handed to
+ * a ring) -> COMPLETED (a drainer stored the result and ran the op's
+ * completion callback) -> FREE (the owner released it).  Only the owner
+ * moves a slot out of FREE, STAGED or COMPLETED; any drainer moves it from
+ * SUBMITTED to COMPLETED.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_URING_IO_H
+#define PG_URING_IO_H
+
+#include "pg_uring.h"
+
+typedef enum PgUringSlotState
+{
+	PGU_SLOT_FREE = 0,
+	PGU_SLOT_STAGED,
+	PGU_SLOT_SUBMITTED,
+	PGU_SLOT_COMPLETED
+} PgUringSlotState;
+
+typedef enum PgUringOp
+{
+	PGU_OP_NOP = 0,
+	PGU_OP_FSYNC,
+	PGU_OP_FDATASYNC,
+	PGU_OP_READ,				/* read from an fd into shared memory */
+	PGU_OP_FAIL,				/* read on an invalid fd: fails with EBADF */
+	PGU_NUM_OPS = 16			/* room for later op types */
+} PgUringOp;
+
+/* Flags of a staged IO, mapped to SQE flags by the engine. */
+#define PGU_IO_LINK		0x01	/* IOSQE_IO_LINK: next IO runs only on success */
+#define PGU_IO_DRAIN	0x02	/* IOSQE_IO_DRAIN: start after all prior complete */
+#define PGU_IO_ASYNC	0x04	/* IOSQE_ASYNC: go straight to a kernel worker */
+
+/* Who processed a completion. */
+typedef enum PgUringReaper
+{
+	PGU_REAPED_NONE = 0,
+	PGU_REAPED_ISSUER,
+	PGU_REAPED_OTHER,
+	PGU_REAPED_REAPER
+} PgUringReaper;
+
+typedef struct PgUringFileTarget
+{
+	int			fd;
+	uint32		len;
+	uint64		offset;
+	char	   *buf;			/* shared memory address */
+} PgUringFileTarget;
+
+typedef struct PgUringSlot
+{
+	pg_atomic_uint32 state;
+	uint32		generation;
+	int			next_free;
+	int			owner_procno;
+	int			owner_pid;
+	int			ring;
+	uint8		op;
+	uint8		flags;
+	uint8		reaped_by;
+	int32		result;
+	uint64		completion_seq;
+	TimestampTz submit_time;
+	TimestampTz complete_time;
+	union
+	{
+		PgUringFileTarget file;
+	}			target;
+	ConditionVariable cv;
+} PgUringSlot;
+
+/* What a caller keeps of an IO: the slot and the generation it got. */
+typedef struct PgUringHandle
+{
+	int			slot;
+	uint32		generation;
+} PgUringHandle;
+
+/*
+ * The op callback table.  The ring code calls prep to fill an SQE, sync_exec
+ * in synchronous mode, complete when a result arrives (in whichever process
+ * reaped it: no ERROR, no palloc, no lock the owner might hold), and
+ * describe for pg_uring_ios.
+ */
+typedef struct PgUringOpInfo
+{
+	const char *name;
+	void		(*prep) (struct io_uring_sqe *sqe, PgUringSlot *slot);
+	int32		(*sync_exec) (PgUringSlot *slot);
+	/* result a linked successor needs; a different one breaks the chain */
+	bool		(*result_ok) (PgUringSlot *slot, int32 result);
+	void		(*complete) (PgUringSlot *slot);
+	void		(*describe) (PgUringSlot *slot, char *buf, size_t len);
+} PgUringOpInfo;
+
+extern void pgu_register_op(PgUringOp op, const PgUringOpInfo *info);
+extern const PgUringOpInfo *pgu_op_info(int op);
+extern const PgUringOpInfo *pgu_op_lookup(int op);
+extern void pgu_fileops_register(void);
+
+/* shared memory */
+extern Size pgu_io_shmem_size(void);
+extern void pgu_io_shmem_init(void);
+extern int	pgu_io_nslots(void);
+extern PgUringSlot *pgu_slot(int i);
+extern char *pgu_slot_bounce(int i);
+
+/* owner API */
+extern void pgu_io_acquire(PgUringHandle *h, int n);
+extern PgUringSlot *pgu_io_slot(PgUringHandle h);
+extern void pgu_io_submit(PgUringHandle *h, int n);
+extern void pgu_io_wait(PgUringHandle h);
+extern void pgu_io_wait_many(PgUringHandle *h, int n);
+extern bool pgu_io_is_completed(PgUringHandle h);
+extern void pgu_io_restage(PgUringHandle *h);
+extern void pgu_io_release(PgUringHandle *h, int n);
+extern void pgu_io_cleanup_mine(void);
+
+/* engine internals shared with ring.c */
+extern void pgu_io_complete(PgUringSlot *slot, int32 result, PgUringRing *ring);
+extern PgUringSlot *pgu_slot_from_user_data(uint64 user_data);
+extern uint64 pgu_slot_user_data(PgUringSlot *slot);
+
+#endif							/* PG_URING_IO_H */

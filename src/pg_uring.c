@@ -1,0 +1,125 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_uring.c
+ *	  Module entry point: GUCs, shared memory hook chaining and the
+ *	  registration of the reaper background worker.
+ *
+ * Invariants kept here:
+ *	- Nothing is set up unless the library is in shared_preload_libraries;
+ *	  loaded any other way it defines no hooks, and every SQL function
+ *	  reports a clear error instead of touching missing shared memory.
+ *	- Shared memory is requested in shmem_request_hook and initialised in
+ *	  shmem_startup_hook, which runs in the postmaster before any backend
+ *	  forks and again after every crash restart.
+ *	- The number of rings is a setting of its own; nothing here scales it
+ *	  with max_connections.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+
+#include "io.h"
+
+PG_MODULE_MAGIC;
+
+int			pgu_nrings = 4;
+int			pgu_queue_depth = 256;
+int			pgu_max_ios = 1024;
+bool		pgu_reaper_enabled = true;
+int			pgu_reaper_delay = 1;
+bool		pgu_test_hold_reap = false;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+void		_PG_init(void);
+
+static void
+pgu_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+
+	RequestAddinShmemSpace(add_size(pgu_ring_shmem_size(), pgu_io_shmem_size()));
+	RequestNamedLWLockTranche(PGU_TRANCHE_NAME, 2 * pgu_nrings);
+}
+
+static void
+pgu_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	pgu_io_shmem_init();
+	pgu_ring_shmem_init();
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	DefineCustomIntVariable("pg_uring.rings",
+							"Number of shared io_uring instances created at server start.",
+							"Backends share these rings; the count does not grow with max_connections.",
+							&pgu_nrings,
+							4, 1, 64,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_uring.queue_depth",
+							"Submission queue entries per shared ring.",
+							"The kernel rounds it up to a power of two; each ring's completion queue has twice as many entries.",
+							&pgu_queue_depth,
+							256, 8, 4096,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_uring.max_ios",
+							"Number of shared IO slots (IOs staged or in flight at once, server-wide).",
+							"Each slot also reserves one block of shared memory as a bounce buffer.",
+							&pgu_max_ios,
+							1024, 16, 65536,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_uring.reaper",
+							 "Starts the background worker that processes completions nobody else reaps.",
+							 NULL,
+							 &pgu_reaper_enabled,
+							 true,
+							 PGC_POSTMASTER, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_uring.reaper_delay",
+							"How long the reaper leaves a completion to its issuer before processing it itself.",
+							NULL,
+							&pgu_reaper_delay,
+							1, 0, 1000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_uring.test_hold_reap",
+							 "Test only: the issuing backend does not reap its own completions.",
+							 "Another backend or the reaper must complete them.",
+							 &pgu_test_hold_reap,
+							 false,
+							 PGC_SUSET, GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
+	MarkGUCPrefixReserved("pg_uring");
+
+	pgu_fileops_register();
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = pgu_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = pgu_shmem_startup;
+
+	if (pgu_reaper_enabled)
+		pgu_register_reaper();
+}

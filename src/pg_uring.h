@@ -1,0 +1,124 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_uring.h
+ *	  Declarations shared by every pg_uring module.
+ *
+ * pg_uring gives PostgreSQL 15 a small, fixed set of io_uring instances
+ * that live in shared memory.  The postmaster creates them before any
+ * backend forks; every backend submits to them under a per-ring lock and
+ * any backend may process any completion.
+ *
+ * Module map (one concern each):
+ *	  pg_uring.c  _PG_init: GUCs, hook chaining, background worker registration
+ *	  ring.c	  the shared rings: creation, teardown, submit, drain, kernel wait
+ *	  io.c		  the shared IO slot table: life cycle, ownership, waiting
+ *	  fileops.c   generic ops: no-op, fsync/fdatasync, read into shared memory
+ *	  reaper.c	  background worker that guarantees completions are processed
+ *	  stats.c	  ring counters and the SQL functions over them
+ *	  probe.c	  pg_uring_probe(): what io_uring can do on this host
+ *	  sqlio.c	  SQL-callable file IO, batch and benchmark functions
+ *
+ * Copyright (c) 2026, pg_uring developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_URING_H
+#define PG_URING_H
+
+#include "postgres.h"
+
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+#include "utils/timestamp.h"
+
+#include <liburing.h>
+
+#define PGU_TRANCHE_NAME	"pg_uring"
+
+/* GUCs (pg_uring.c) */
+extern int	pgu_nrings;
+extern int	pgu_queue_depth;
+extern int	pgu_max_ios;
+extern bool pgu_reaper_enabled;
+extern int	pgu_reaper_delay;
+extern bool pgu_test_hold_reap;
+
+/*
+ * Per-ring counters.  The order here is the order of the columns of
+ * pg_uring_stats; names live in stats.c.
+ */
+typedef enum PgUringCounter
+{
+	PGU_C_SUBMITTED,			/* SQEs handed to the kernel (or run sync) */
+	PGU_C_COMPLETED,			/* CQEs processed */
+	PGU_C_REAPED_ISSUER,		/* ... by the backend that submitted the IO */
+	PGU_C_REAPED_OTHER,			/* ... by another backend */
+	PGU_C_REAPED_REAPER,		/* ... by the reaper background worker */
+	PGU_C_LINKED,				/* SQEs submitted with IOSQE_IO_LINK */
+	PGU_C_DRAINED,				/* SQEs submitted with IOSQE_IO_DRAIN */
+	PGU_C_ERRORS,				/* completions with a negative result */
+	PGU_C_CANCELLED,			/* completions with -ECANCELED */
+	PGU_C_SUBMIT_CALLS,			/* io_uring_submit() calls */
+	PGU_C_SUBMIT_LOCK_WAITS,	/* submission lock was busy */
+	PGU_C_KERNEL_WAITS,			/* waits in the kernel for a CQE */
+	PGU_C_FULL_WAITS,			/* submitter found the ring full */
+	PGU_C_SLOT_WAITS,			/* a backend waited for a free IO slot */
+	PGU_NCOUNTERS
+} PgUringCounter;
+
+/*
+ * One shared ring.  The struct io_uring is liburing's own, placed in shared
+ * memory so that its SQ bookkeeping (sqe_head/sqe_tail) is common to every
+ * process that submits.  It is only touched under submit_lock (SQ side) or
+ * complete_lock (CQ side).
+ */
+typedef struct PgUringRing
+{
+	struct io_uring uring;
+	int			index;
+	bool		active;			/* false: synchronous fallback */
+	int			eventfd;		/* registered with the ring, -1 if none */
+	unsigned	sq_entries;
+	unsigned	cq_entries;
+	LWLock	   *submit_lock;
+	LWLock	   *complete_lock;
+	pg_atomic_uint32 inflight;	/* submitted, not yet completed */
+	pg_atomic_uint64 completion_seq;	/* order in which CQEs were reaped */
+	pg_atomic_uint64 counters[PGU_NCOUNTERS];
+} PgUringRing;
+
+/* Shared control block (ring.c allocates it, everybody reads it). */
+typedef struct PgUringShared
+{
+	int			nrings;
+	int			queue_depth;
+	bool		uring_mode;		/* rings were created */
+	int			setup_errno;	/* why not, if not */
+	char		setup_error[256];
+	PgUringRing *rings;			/* nrings entries */
+} PgUringShared;
+
+extern PgUringShared *pgu_shared;
+
+/* ring.c */
+extern Size pgu_ring_shmem_size(void);
+extern void pgu_ring_shmem_init(void);
+extern void pgu_require_loaded(void);
+extern int	pgu_my_ring(void);
+extern PgUringRing *pgu_ring(int i);
+
+/* reaper.c */
+extern bool pgu_am_reaper;
+extern void pgu_register_reaper(void);
+PGDLLEXPORT extern void pgu_reaper_main(Datum arg);
+
+/* stats.c */
+static inline void
+pgu_count(PgUringRing *ring, PgUringCounter c, uint64 n)
+{
+	pg_atomic_fetch_add_u64(&ring->counters[c], n);
+}
+
+#endif							/* PG_URING_H */

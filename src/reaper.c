@@ -1,0 +1,152 @@
+/*-------------------------------------------------------------------------
+ *
+ * reaper.c
+ *	  The background worker that guarantees completions are processed.
+ *
+ * Core backends that sleep on a buffer's IO condition variable know nothing
+ * of rings, and an issuer may be busy or blocked; without the reaper a
+ * completion could sit in a CQ indefinitely.  The reaper sleeps on the
+ * eventfds registered with the rings.  When one fires it first leaves the
+ * issuers pg_uring.reaper_delay to reap inline (the common, cheap case), and
+ * then drains only rings whose completions from before that delay are still
+ * unreaped.  So one wake-up covers a burst, and issuers keep doing most of
+ * the reaping.
+ *
+ * Invariants kept here: the reaper owns no IO slots and never submits; it
+ * only drains, under the ring's completion lock like everybody else.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/wait_event.h"
+
+#include "ring.h"
+
+bool		pgu_am_reaper = false;
+
+void
+pgu_register_reaper(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_start_time = BgWorkerStart_PostmasterStart;
+	worker.bgw_restart_time = 1;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_uring");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pgu_reaper_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_uring reaper");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_uring reaper");
+	RegisterBackgroundWorker(&worker);
+}
+
+static void
+consume_eventfd(int fd)
+{
+	uint64		value;
+
+	/* non-blocking; the count is of no interest, only the reset */
+	while (read(fd, &value, sizeof(value)) == sizeof(value))
+		;
+}
+
+void
+pgu_reaper_main(Datum arg)
+{
+	WaitEventSet *set;
+	int			nrings;
+	int			i;
+	unsigned   *tail_at_wake;
+	bool		any_active = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	pgu_am_reaper = true;
+	nrings = pgu_shared->nrings;
+	tail_at_wake = palloc0(sizeof(unsigned) * nrings);
+
+	set = CreateWaitEventSet(TopMemoryContext, 2 + nrings);
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (i = 0; i < nrings; i++)
+	{
+		PgUringRing *ring = pgu_ring(i);
+
+		if (ring->active && ring->eventfd >= 0)
+		{
+			AddWaitEventToSet(set, WL_SOCKET_READABLE, ring->eventfd, NULL, ring);
+			any_active = true;
+		}
+	}
+	if (!any_active)
+		ereport(LOG,
+				(errmsg("pg_uring reaper: rings are in synchronous mode, nothing to reap")));
+
+	while (!ShutdownRequestPending)
+	{
+		WaitEvent	events[8];
+		int			nevents;
+		bool		woke_on_ring = false;
+
+		nevents = WaitEventSetWait(set, -1L, events, lengthof(events),
+								   PG_WAIT_EXTENSION);
+		for (i = 0; i < nevents; i++)
+		{
+			if (events[i].events & WL_LATCH_SET)
+				ResetLatch(MyLatch);
+			if (events[i].events & WL_SOCKET_READABLE)
+				woke_on_ring = true;
+		}
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (!woke_on_ring)
+			continue;
+
+		/* reset every eventfd and note how far each CQ had got */
+		for (i = 0; i < nrings; i++)
+		{
+			PgUringRing *ring = pgu_ring(i);
+
+			if (!ring->active)
+				continue;
+			consume_eventfd(ring->eventfd);
+			tail_at_wake[i] = pgu_ring_cq_tail(ring);
+		}
+
+		/* give the issuers their chance to reap inline */
+		if (pgu_reaper_delay > 0)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 pgu_reaper_delay, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+
+		/* drain rings where something seen at wake-up is still unreaped */
+		for (i = 0; i < nrings; i++)
+		{
+			PgUringRing *ring = pgu_ring(i);
+
+			if (!ring->active)
+				continue;
+			if ((int) (tail_at_wake[i] - pgu_ring_cq_head(ring)) > 0)
+				(void) pgu_ring_progress(ring, false);
+		}
+	}
+	proc_exit(0);
+}

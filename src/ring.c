@@ -1,0 +1,532 @@
+/*-------------------------------------------------------------------------
+ *
+ * ring.c
+ *	  The shared io_uring instances: creation in the postmaster, teardown at
+ *	  crash restart, submission, draining and waiting in the kernel.
+ *
+ * Owns: PgUringShared and the PgUringRing array in shared memory, the
+ * postmaster-private copies of every struct io_uring, and the eventfds.
+ *
+ * Invariants kept here:
+ *	- Rings are created once per shared memory lifetime, by the process
+ *	  that initialises shared memory (the postmaster), before any backend
+ *	  forks; children use the inherited fds and mappings.  No backend ever
+ *	  creates a shared ring.  Setup flags that tie completion posting to the
+ *	  submitting task (SINGLE_ISSUER, DEFER_TASKRUN, COOP_TASKRUN) are never
+ *	  used.
+ *	- The SQ side of a ring is touched only under its submit_lock, the CQ
+ *	  side only under its complete_lock.  Lock order: submit, then complete.
+ *	- A ring never has more IOs in flight than its CQ has entries: a
+ *	  submitter that would exceed it drains first.
+ *	- If the rings cannot be created the server still starts: one WARNING,
+ *	  and every IO runs synchronously at submission (with LINK semantics
+ *	  emulated), so callers see the same results either way.
+ *	- After a crash restart the old rings are unmapped and closed from the
+ *	  postmaster's private copies before new ones are created.
+ *	- A CQE's user_data leads to a shared slot, never to local memory.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <errno.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "pgstat.h"
+#include "utils/wait_event.h"
+
+#include "ring.h"
+
+PgUringShared *pgu_shared = NULL;
+
+/*
+ * Postmaster-private copies of the rings it created, so that a crash
+ * restart (which throws the old shared memory away) can still unmap and
+ * close them.  Plain malloc: must outlive shared memory reinitialisation.
+ */
+static struct io_uring *pm_rings = NULL;
+static int *pm_eventfds = NULL;
+static int	pm_nrings = 0;
+
+/* kernel wait granularity while someone waits for a CQE */
+#define PGU_KERNEL_WAIT_MS	10
+
+Size
+pgu_ring_shmem_size(void)
+{
+	Size		size = MAXALIGN(sizeof(PgUringShared));
+
+	size = add_size(size, mul_size(pgu_nrings, MAXALIGN(sizeof(PgUringRing))));
+	return size;
+}
+
+static void
+pgu_teardown_previous_rings(void)
+{
+	int			i;
+
+	if (pm_rings == NULL)
+		return;
+	for (i = 0; i < pm_nrings; i++)
+	{
+		io_uring_queue_exit(&pm_rings[i]);
+		if (pm_eventfds[i] >= 0)
+			close(pm_eventfds[i]);
+	}
+	free(pm_rings);
+	free(pm_eventfds);
+	pm_rings = NULL;
+	pm_eventfds = NULL;
+	pm_nrings = 0;
+}
+
+/*
+ * Try to create every ring.  On any failure, tear down what was created and
+ * return the errno; the caller switches to synchronous mode.
+ */
+static int
+pgu_create_rings(char *what, size_t whatlen)
+{
+	int			i;
+	int			created = 0;
+	int			err = 0;
+
+	for (i = 0; i < pgu_shared->nrings; i++)
+	{
+		PgUringRing *ring = &pgu_shared->rings[i];
+		struct io_uring_params params;
+		int			ret;
+		int			efd;
+
+		memset(&params, 0, sizeof(params));
+		ret = io_uring_queue_init_params(pgu_shared->queue_depth, &ring->uring, &params);
+		if (ret < 0)
+		{
+			err = -ret;
+			snprintf(what, whatlen, "io_uring_setup(%d entries) failed: %s",
+					 pgu_shared->queue_depth, strerror(err));
+			break;
+		}
+		created++;
+		ring->sq_entries = params.sq_entries;
+		ring->cq_entries = params.cq_entries;
+
+		efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (efd < 0)
+		{
+			err = errno;
+			snprintf(what, whatlen, "eventfd() failed: %s", strerror(err));
+			break;
+		}
+		ring->eventfd = efd;
+		ret = io_uring_register_eventfd(&ring->uring, efd);
+		if (ret < 0)
+		{
+			err = -ret;
+			snprintf(what, whatlen, "io_uring_register_eventfd() failed: %s",
+					 strerror(err));
+			break;
+		}
+	}
+
+	if (err != 0)
+	{
+		for (i = 0; i < created; i++)
+		{
+			PgUringRing *ring = &pgu_shared->rings[i];
+
+			io_uring_queue_exit(&ring->uring);
+			if (ring->eventfd >= 0)
+				close(ring->eventfd);
+			ring->eventfd = -1;
+		}
+		if (created < pgu_shared->nrings && pgu_shared->rings[created].eventfd >= 0)
+		{
+			close(pgu_shared->rings[created].eventfd);
+			pgu_shared->rings[created].eventfd = -1;
+		}
+		return err;
+	}
+
+	/* keep private copies for teardown at crash restart */
+	pm_rings = malloc(sizeof(struct io_uring) * pgu_shared->nrings);
+	pm_eventfds = malloc(sizeof(int) * pgu_shared->nrings);
+	if (pm_rings == NULL || pm_eventfds == NULL)
+		elog(FATAL, "out of memory");
+	for (i = 0; i < pgu_shared->nrings; i++)
+	{
+		pm_rings[i] = pgu_shared->rings[i].uring;
+		pm_eventfds[i] = pgu_shared->rings[i].eventfd;
+		pgu_shared->rings[i].active = true;
+	}
+	pm_nrings = pgu_shared->nrings;
+	return 0;
+}
+
+/*
+ * Called from shmem_startup_hook with AddinShmemInitLock held.
+ */
+void
+pgu_ring_shmem_init(void)
+{
+	bool		found;
+	LWLockPadded *locks;
+	int			i;
+	int			err;
+
+	pgu_shared = ShmemInitStruct("pg_uring rings", pgu_ring_shmem_size(), &found);
+	if (found)
+		return;
+
+	/* a crash restart: the previous generation's rings must go first */
+	pgu_teardown_previous_rings();
+
+	memset(pgu_shared, 0, pgu_ring_shmem_size());
+	pgu_shared->nrings = pgu_nrings;
+	pgu_shared->queue_depth = pgu_queue_depth;
+	pgu_shared->rings = (PgUringRing *) ((char *) pgu_shared +
+										 MAXALIGN(sizeof(PgUringShared)));
+	locks = GetNamedLWLockTranche(PGU_TRANCHE_NAME);
+	for (i = 0; i < pgu_nrings; i++)
+	{
+		PgUringRing *ring = &pgu_shared->rings[i];
+		int			c;
+
+		ring->index = i;
+		ring->active = false;
+		ring->eventfd = -1;
+		ring->sq_entries = pgu_queue_depth;
+		ring->cq_entries = 2 * pgu_queue_depth;
+		ring->submit_lock = &locks[2 * i].lock;
+		ring->complete_lock = &locks[2 * i + 1].lock;
+		pg_atomic_init_u32(&ring->inflight, 0);
+		pg_atomic_init_u64(&ring->completion_seq, 0);
+		for (c = 0; c < PGU_NCOUNTERS; c++)
+			pg_atomic_init_u64(&ring->counters[c], 0);
+	}
+
+	err = pgu_create_rings(pgu_shared->setup_error, sizeof(pgu_shared->setup_error));
+	if (err == 0)
+	{
+		pgu_shared->uring_mode = true;
+		ereport(LOG,
+				(errmsg("pg_uring: created %d shared io_uring instances of %d entries",
+						pgu_shared->nrings, pgu_shared->rings[0].sq_entries)));
+	}
+	else
+	{
+		pgu_shared->uring_mode = false;
+		pgu_shared->setup_errno = err;
+		for (i = 0; i < pgu_nrings; i++)
+			pgu_shared->rings[i].active = false;
+		ereport(WARNING,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("pg_uring: could not create shared io_uring instances, falling back to synchronous IO"),
+				 errdetail("%s (errno %d).", pgu_shared->setup_error, err),
+				 errhint(err == EPERM || err == EACCES ?
+						 "io_uring may be disabled by the kernel.io_uring_disabled sysctl or a seccomp policy; set kernel.io_uring_disabled = 0 and restart the server." :
+						 err == ENOMEM ?
+						 "Raise the memlock limit (ulimit -l) of the server, or lower pg_uring.rings or pg_uring.queue_depth, and restart the server." :
+						 "Check that the kernel supports io_uring; pg_uring_probe() reports what it can do.")));
+	}
+}
+
+void
+pgu_require_loaded(void)
+{
+	if (pgu_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_uring must be loaded via shared_preload_libraries"),
+				 errhint("Add pg_uring to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+PgUringRing *
+pgu_ring(int i)
+{
+	Assert(i >= 0 && i < pgu_shared->nrings);
+	return &pgu_shared->rings[i];
+}
+
+/* The ring this backend submits to: fixed per PGPROC, independent of load. */
+int
+pgu_my_ring(void)
+{
+	int			procno = MyProc ? MyProc->pgprocno : MyProcPid;
+
+	return procno % pgu_shared->nrings;
+}
+
+const char *
+pgu_ring_mode_name(PgUringRing *ring)
+{
+	return ring->active ? "io_uring" : "sync";
+}
+
+/*
+ * CQ head/tail read without the completion lock: good enough to decide
+ * whether draining is worth trying.
+ */
+unsigned
+pgu_ring_cq_head(PgUringRing *ring)
+{
+	return ring->active ? io_uring_smp_load_acquire(ring->uring.cq.khead) : 0;
+}
+
+unsigned
+pgu_ring_cq_tail(PgUringRing *ring)
+{
+	return ring->active ? io_uring_smp_load_acquire(ring->uring.cq.ktail) : 0;
+}
+
+unsigned
+pgu_ring_cq_ready(PgUringRing *ring)
+{
+	return pgu_ring_cq_tail(ring) - pgu_ring_cq_head(ring);
+}
+
+/*
+ * Process every ready CQE.  Caller holds complete_lock.  Runs the op
+ * callbacks on behalf of whichever backend owns each IO.
+ */
+static int
+pgu_ring_drain_locked(PgUringRing *ring)
+{
+	int			n = 0;
+
+	for (;;)
+	{
+		struct io_uring_cqe *cqe = NULL;
+		uint64		user_data;
+		int32		res;
+		PgUringSlot *slot;
+
+		if (io_uring_peek_cqe(&ring->uring, &cqe) != 0 || cqe == NULL)
+			break;
+		user_data = cqe->user_data;
+		res = cqe->res;
+		io_uring_cqe_seen(&ring->uring, cqe);
+		n++;
+
+		slot = pgu_slot_from_user_data(user_data);
+		if (slot == NULL)
+		{
+			/* cannot happen unless shared memory is corrupt; never ERROR here */
+			elog(LOG, "pg_uring: ring %d reaped a completion for no known IO (user_data " UINT64_FORMAT ")",
+				 ring->index, user_data);
+			continue;
+		}
+		pgu_io_complete(slot, res, ring);
+	}
+	if (n > 0)
+		pg_atomic_sub_fetch_u32(&ring->inflight, n);
+	return n;
+}
+
+/*
+ * Drain the ring if nobody else is draining it.  Returns the number reaped.
+ */
+int
+pgu_ring_try_drain(PgUringRing *ring)
+{
+	int			n;
+
+	if (!ring->active || pgu_ring_cq_ready(ring) == 0)
+		return 0;
+	if (!LWLockConditionalAcquire(ring->complete_lock, LW_EXCLUSIVE))
+		return 0;
+	n = pgu_ring_drain_locked(ring);
+	LWLockRelease(ring->complete_lock);
+	return n;
+}
+
+/*
+ * Make progress on a ring: drain what is ready (waiting for whoever is
+ * draining it now, if anyone); if nothing was ready and 'wait' is set, wait
+ * in the kernel, for a bounded time, for the next completion and drain it.
+ */
+int
+pgu_ring_progress(PgUringRing *ring, bool wait)
+{
+	int			n;
+
+	if (!ring->active)
+		return 0;
+
+	LWLockAcquire(ring->complete_lock, LW_EXCLUSIVE);
+	n = pgu_ring_drain_locked(ring);
+	if (n == 0 && wait && pg_atomic_read_u32(&ring->inflight) > 0)
+	{
+		pgu_count(ring, PGU_C_KERNEL_WAITS, 1);
+		if (ring->uring.features & IORING_FEAT_EXT_ARG)
+		{
+			struct io_uring_cqe *cqe;
+			struct __kernel_timespec ts;
+
+			ts.tv_sec = 0;
+			ts.tv_nsec = PGU_KERNEL_WAIT_MS * 1000000L;
+			pgstat_report_wait_start(PG_WAIT_EXTENSION);
+			(void) io_uring_wait_cqe_timeout(&ring->uring, &cqe, &ts);
+			pgstat_report_wait_end();
+		}
+		else
+		{
+			/*
+			 * Without EXT_ARG liburing would add a timeout SQE, which needs
+			 * the submission lock.  Poll instead.
+			 */
+			LWLockRelease(ring->complete_lock);
+			pg_usleep(100L);
+			LWLockAcquire(ring->complete_lock, LW_EXCLUSIVE);
+		}
+		n = pgu_ring_drain_locked(ring);
+	}
+	LWLockRelease(ring->complete_lock);
+	return n;
+}
+
+/* Synchronous fallback: run the IOs in order, emulating LINK semantics. */
+static void
+pgu_ring_submit_sync(PgUringRing *ring, PgUringSlot **slots, int n)
+{
+	bool		chain_broken = false;
+	TimestampTz now = GetCurrentTimestamp();
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		PgUringSlot *slot = slots[i];
+		const PgUringOpInfo *info = pgu_op_info(slot->op);
+		int32		res;
+
+		slot->ring = ring->index;
+		slot->submit_time = now;
+		pg_atomic_write_u32(&slot->state, PGU_SLOT_SUBMITTED);
+		if (slot->flags & PGU_IO_LINK)
+			pgu_count(ring, PGU_C_LINKED, 1);
+		if (slot->flags & PGU_IO_DRAIN)
+			pgu_count(ring, PGU_C_DRAINED, 1);
+
+		if (chain_broken)
+			res = -ECANCELED;
+		else
+			res = info->sync_exec(slot);
+
+		/* the chain continues past this IO only if it is linked and succeeded */
+		if (slot->flags & PGU_IO_LINK)
+			chain_broken = chain_broken || !info->result_ok(slot, res);
+		else
+			chain_broken = false;
+
+		pgu_count(ring, PGU_C_SUBMITTED, 1);
+		pgu_io_complete(slot, res, ring);
+	}
+}
+
+/*
+ * Submit n staged slots (at most sq_entries, whole chains) to the ring.
+ * On return every slot is SUBMITTED (or, in sync mode, COMPLETED).
+ */
+void
+pgu_ring_submit(PgUringRing *ring, PgUringSlot **slots, int n)
+{
+	int			i;
+	int			nlinked = 0;
+	int			ndrained = 0;
+	TimestampTz now;
+
+	Assert(n > 0 && n <= (int) ring->sq_entries);
+
+	if (!ring->active)
+	{
+		pgu_ring_submit_sync(ring, slots, n);
+		return;
+	}
+
+	for (;;)
+	{
+		if (!LWLockConditionalAcquire(ring->submit_lock, LW_EXCLUSIVE))
+		{
+			pgu_count(ring, PGU_C_SUBMIT_LOCK_WAITS, 1);
+			LWLockAcquire(ring->submit_lock, LW_EXCLUSIVE);
+		}
+		/* only submitters raise inflight, and they hold this lock */
+		if (pg_atomic_read_u32(&ring->inflight) + n <= ring->cq_entries)
+			break;
+		LWLockRelease(ring->submit_lock);
+		pgu_count(ring, PGU_C_FULL_WAITS, 1);
+		(void) pgu_ring_progress(ring, true);
+	}
+	pg_atomic_fetch_add_u32(&ring->inflight, n);
+
+	/* From here to the release of the lock nothing may ERROR. */
+	now = GetCurrentTimestamp();
+	for (i = 0; i < n; i++)
+	{
+		PgUringSlot *slot = slots[i];
+		const PgUringOpInfo *info = pgu_op_info(slot->op);
+		struct io_uring_sqe *sqe;
+		unsigned	sqe_flags = 0;
+
+		sqe = io_uring_get_sqe(&ring->uring);
+		if (sqe == NULL)
+		{
+			/* SQ full of entries the kernel has not consumed yet: push them */
+			(void) io_uring_submit(&ring->uring);
+			sqe = io_uring_get_sqe(&ring->uring);
+			if (sqe == NULL)
+				elog(PANIC, "pg_uring: no free submission queue entry in ring %d", ring->index);
+		}
+		slot->ring = ring->index;
+		slot->submit_time = now;
+		info->prep(sqe, slot);
+		if (slot->flags & PGU_IO_LINK)
+		{
+			sqe_flags |= IOSQE_IO_LINK;
+			nlinked++;
+		}
+		if (slot->flags & PGU_IO_DRAIN)
+		{
+			sqe_flags |= IOSQE_IO_DRAIN;
+			ndrained++;
+		}
+		if (slot->flags & PGU_IO_ASYNC)
+			sqe_flags |= IOSQE_ASYNC;
+		io_uring_sqe_set_flags(sqe, sqe_flags);
+		io_uring_sqe_set_data64(sqe, pgu_slot_user_data(slot));
+		pg_atomic_write_u32(&slot->state, PGU_SLOT_SUBMITTED);
+	}
+	pg_write_barrier();
+
+	/* push until the kernel has consumed every entry in the SQ */
+	while (io_uring_sq_ready(&ring->uring) > 0)
+	{
+		int			ret = io_uring_submit(&ring->uring);
+
+		pgu_count(ring, PGU_C_SUBMIT_CALLS, 1);
+		if (ret >= 0)
+			continue;
+		if (ret == -EINTR || ret == -EAGAIN || ret == -EBUSY)
+		{
+			/* transient: make room and retry (lock order submit -> complete) */
+			(void) pgu_ring_progress(ring, false);
+			pg_usleep(100L);
+			continue;
+		}
+		/* the SQEs are already visible to the kernel: cannot be taken back */
+		elog(PANIC, "pg_uring: io_uring_submit on ring %d failed: %s",
+			 ring->index, strerror(-ret));
+	}
+
+	pgu_count(ring, PGU_C_SUBMITTED, n);
+	if (nlinked)
+		pgu_count(ring, PGU_C_LINKED, nlinked);
+	if (ndrained)
+		pgu_count(ring, PGU_C_DRAINED, ndrained);
+	LWLockRelease(ring->submit_lock);
+}

@@ -1,0 +1,174 @@
+/*-------------------------------------------------------------------------
+ *
+ * stats.c
+ *	  Ring counters and the SQL functions behind pg_uring_stats and
+ *	  pg_uring_ios.
+ *
+ * Owns: the names of the counters (in PgUringCounter order) and the reset
+ * time.  Counters are atomics in each ring and are bumped wherever the
+ * event happens; this module only reads and resets them.
+ *
+ * Invariant: a reset zeroes event counters only, never in_flight, which is
+ * state, not a statistic.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "ring.h"
+
+PG_FUNCTION_INFO_V1(pg_uring_stats);
+PG_FUNCTION_INFO_V1(pg_uring_reset_stats);
+PG_FUNCTION_INFO_V1(pg_uring_ios);
+
+/* pg_uring_stats columns: ring, mode, in_flight, then the counters, then sizes */
+#define STATS_FIXED_BEFORE	3
+#define STATS_FIXED_AFTER	2
+#define STATS_NCOLS			(STATS_FIXED_BEFORE + PGU_NCOUNTERS + STATS_FIXED_AFTER)
+
+Datum
+pg_uring_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	pgu_require_loaded();
+	InitMaterializedSRF(fcinfo, 0);
+
+	for (i = 0; i < pgu_shared->nrings; i++)
+	{
+		PgUringRing *ring = pgu_ring(i);
+		Datum		values[STATS_NCOLS];
+		bool		nulls[STATS_NCOLS];
+		int			c;
+		int			col = 0;
+
+		memset(nulls, 0, sizeof(nulls));
+		values[col++] = Int32GetDatum(i);
+		values[col++] = CStringGetTextDatum(pgu_ring_mode_name(ring));
+		values[col++] = Int64GetDatum((int64) pg_atomic_read_u32(&ring->inflight));
+		for (c = 0; c < PGU_NCOUNTERS; c++)
+			values[col++] = Int64GetDatum((int64) pg_atomic_read_u64(&ring->counters[c]));
+		values[col++] = Int32GetDatum((int32) ring->sq_entries);
+		values[col++] = Int32GetDatum((int32) ring->cq_entries);
+		Assert(col == STATS_NCOLS);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+Datum
+pg_uring_reset_stats(PG_FUNCTION_ARGS)
+{
+	int			i;
+
+	pgu_require_loaded();
+	for (i = 0; i < pgu_shared->nrings; i++)
+	{
+		PgUringRing *ring = pgu_ring(i);
+		int			c;
+
+		for (c = 0; c < PGU_NCOUNTERS; c++)
+			pg_atomic_write_u64(&ring->counters[c], 0);
+	}
+	PG_RETURN_VOID();
+}
+
+static const char *
+slot_state_name(uint32 state)
+{
+	switch (state)
+	{
+		case PGU_SLOT_FREE:
+			return "free";
+		case PGU_SLOT_STAGED:
+			return "staged";
+		case PGU_SLOT_SUBMITTED:
+			return "submitted";
+		case PGU_SLOT_COMPLETED:
+			return "completed";
+	}
+	return "unknown";
+}
+
+static void
+flags_text(uint8 flags, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s",
+			 (flags & PGU_IO_LINK) ? "link " : "",
+			 (flags & PGU_IO_DRAIN) ? "drain " : "",
+			 (flags & PGU_IO_ASYNC) ? "async " : "");
+	if (buf[0] != '\0')
+		buf[strlen(buf) - 1] = '\0';
+}
+
+#define IOS_NCOLS 9
+
+/*
+ * Every IO slot that is not free.  Fields are read without locks: a row is
+ * a snapshot that may be torn while the slot changes state, which is fine
+ * for monitoring; the slot is skipped if it became free meanwhile.
+ */
+Datum
+pg_uring_ios(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz now = GetCurrentTimestamp();
+	int			i;
+
+	pgu_require_loaded();
+	InitMaterializedSRF(fcinfo, 0);
+
+	for (i = 0; i < pgu_io_nslots(); i++)
+	{
+		PgUringSlot *slot = pgu_slot(i);
+		PgUringSlot copy;
+		uint32		state = pg_atomic_read_u32(&slot->state);
+		Datum		values[IOS_NCOLS];
+		bool		nulls[IOS_NCOLS];
+		char		target[128];
+		char		flags[32];
+		const PgUringOpInfo *info;
+
+		if (state == PGU_SLOT_FREE)
+			continue;
+		pg_read_barrier();
+		memcpy(&copy, slot, sizeof(copy));
+		if (pg_atomic_read_u32(&slot->state) == PGU_SLOT_FREE)
+			continue;
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = Int32GetDatum(i);
+		values[1] = Int32GetDatum(copy.owner_pid);
+		values[2] = Int32GetDatum(copy.ring);
+		info = pgu_op_lookup(copy.op);
+		values[3] = CStringGetTextDatum(info ? info->name : "unknown");
+		if (info)
+			info->describe(&copy, target, sizeof(target));
+		else
+			target[0] = '\0';
+		values[4] = CStringGetTextDatum(target);
+		flags_text(copy.flags, flags, sizeof(flags));
+		values[5] = CStringGetTextDatum(flags);
+		values[6] = CStringGetTextDatum(slot_state_name(state));
+		if (state == PGU_SLOT_COMPLETED)
+			values[7] = Int32GetDatum(copy.result);
+		else
+			nulls[7] = true;
+		if (copy.submit_time != 0)
+			values[8] = IntervalPGetDatum(DatumGetIntervalP(
+									  DirectFunctionCall2(timestamp_mi,
+														  TimestampTzGetDatum(now),
+														  TimestampTzGetDatum(copy.submit_time))));
+		else
+			nulls[8] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
