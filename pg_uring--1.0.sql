@@ -28,6 +28,7 @@ AS 'MODULE_PATHNAME', 'pg_uring_stats'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE VIEW pg_uring_stats AS SELECT * FROM pg_uring_stats();
+GRANT SELECT ON pg_uring_stats TO PUBLIC;
 
 CREATE FUNCTION pg_uring_reset_stats()
 RETURNS void
@@ -50,6 +51,7 @@ AS 'MODULE_PATHNAME', 'pg_uring_ios'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE VIEW pg_uring_ios AS SELECT * FROM pg_uring_ios();
+GRANT SELECT ON pg_uring_ios TO PUBLIC;
 
 CREATE FUNCTION pg_uring_probe(
 	OUT section text,
@@ -58,6 +60,9 @@ CREATE FUNCTION pg_uring_probe(
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'pg_uring_probe'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+-- it reports host details (kernel release, limits): monitoring roles only
+REVOKE ALL ON FUNCTION pg_uring_probe() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_uring_probe() TO pg_monitor;
 
 -- IO through the rings.  These read server files, so, like
 -- pg_read_binary_file, they are not granted to PUBLIC.

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs the TAP suite (test/t/*.pl) with PostgreSQL's own test modules
+# (PostgreSQL::Test::Cluster).  Run as a non-root user that can write to
+# the source tree; pg_uring must be installed.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+PG_CONFIG=${PG_CONFIG:-pg_config}
+bindir=$("$PG_CONFIG" --bindir)
+pgxs=$(dirname "$("$PG_CONFIG" --pgxs)")
+
+rm -rf "$top/tmp_check/tap"
+mkdir -p "$top/tmp_check/tap"
+cd "$top"
+export PATH="$bindir:$PATH"
+export TESTDIR="$top/tmp_check/tap"
+export PG_REGRESS="$pgxs/../test/regress/pg_regress"
+export PGPORT=${PGPORT:-55432}
+exec prove -I "$pgxs/../test/perl" -I "$top/test" ${PROVE_FLAGS:-} "${@:-test/t/}"
