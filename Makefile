@@ -9,7 +9,9 @@ OBJS = \
 	src/reaper.o \
 	src/stats.o \
 	src/probe.o \
-	src/sqlio.o
+	src/sqlio.o \
+	src/bufread.o \
+	src/prewarm.o
 
 EXTENSION = pg_uring
 DATA = pg_uring--1.0.sql
@@ -37,3 +39,6 @@ tapcheck:
 	PG_CONFIG=$(PG_CONFIG) bash test/tap.sh
 
 test: regresscheck tapcheck
+
+# every module includes the shared headers: rebuild on any header change
+$(OBJS): $(wildcard $(srcdir)/src/*.h)

@@ -21,6 +21,11 @@ CREATE FUNCTION pg_uring_stats(
 	OUT kernel_waits int8,
 	OUT ring_full_waits int8,
 	OUT slot_waits int8,
+	OUT buffer_reads int8,
+	OUT buffer_blocks int8,
+	OUT buffer_read_failures int8,
+	OUT zero_page_fills int8,
+	OUT buffer_ios_helped int8,
 	OUT sq_entries int4,
 	OUT cq_entries int4)
 RETURNS SETOF record
@@ -107,3 +112,19 @@ RETURNS record
 AS 'MODULE_PATHNAME', 'pg_uring_bench'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION pg_uring_bench(text, int8, int4, text) FROM PUBLIC;
+
+-- Asynchronous reads into shared_buffers.  Like pg_prewarm, these need
+-- SELECT on the relation; they are parallel unsafe because the pins and the
+-- in-flight reads belong to the calling backend.
+CREATE FUNCTION pg_uring_prewarm(rel regclass, fork text DEFAULT 'main',
+								 first_block int8 DEFAULT NULL,
+								 last_block int8 DEFAULT NULL)
+RETURNS int8
+AS 'MODULE_PATHNAME', 'pg_uring_prewarm'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION pg_uring_prewarm_blocks(rel regclass, blocks int8[],
+										fork text DEFAULT 'main')
+RETURNS int8
+AS 'MODULE_PATHNAME', 'pg_uring_prewarm_blocks'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;

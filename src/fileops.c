@@ -121,19 +121,19 @@ fail_sync(PgUringSlot *slot)
 }
 
 static const PgUringOpInfo nop_info = {
-	"nop", nop_prep, nop_sync, result_nonnegative, NULL, describe_none
+	"nop", nop_prep, nop_sync, result_nonnegative, NULL, NULL, describe_none
 };
 static const PgUringOpInfo fsync_info = {
-	"fsync", fsync_prep, fsync_sync, result_nonnegative, NULL, describe_fd
+	"fsync", fsync_prep, fsync_sync, result_nonnegative, NULL, NULL, describe_fd
 };
 static const PgUringOpInfo fdatasync_info = {
-	"fdatasync", fsync_prep, fsync_sync, result_nonnegative, NULL, describe_fd
+	"fdatasync", fsync_prep, fsync_sync, result_nonnegative, NULL, NULL, describe_fd
 };
 static const PgUringOpInfo read_info = {
-	"read", read_prep, read_sync, result_full_length, NULL, describe_file
+	"read", read_prep, read_sync, result_full_length, NULL, NULL, describe_file
 };
 static const PgUringOpInfo fail_info = {
-	"fail", fail_prep, fail_sync, result_nonnegative, NULL, describe_none
+	"fail", fail_prep, fail_sync, result_nonnegative, NULL, NULL, describe_none
 };
 
 void

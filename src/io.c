@@ -248,51 +248,10 @@ pgu_io_slot(PgUringHandle h)
  * are free.  The caller must hold no staged slots while it waits, or two
  * backends could wait for each other.
  */
-void
-pgu_io_acquire(PgUringHandle *h, int n)
+static void
+init_acquired(PgUringHandle *h, int n, int myring)
 {
 	int			i;
-	int			myring;
-	bool		slept = false;
-
-	pgu_require_loaded();
-	if (n <= 0)
-		elog(ERROR, "pg_uring: invalid IO slot request of %d", n);
-	if (n > io_shared->nslots)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("pg_uring: request for %d IO slots exceeds pg_uring.max_ios (%d)",
-						n, io_shared->nslots),
-				 errhint("Raise pg_uring.max_ios or use a smaller batch or depth.")));
-	pgu_register_callbacks();
-	myring = pgu_my_ring();
-
-	for (;;)
-	{
-		SpinLockAcquire(&io_shared->lock);
-		if (io_shared->nfree >= n)
-		{
-			for (i = 0; i < n; i++)
-			{
-				h[i].slot = io_shared->free_head;
-				io_shared->free_head = slots[h[i].slot].next_free;
-			}
-			io_shared->nfree -= n;
-			SpinLockRelease(&io_shared->lock);
-			break;
-		}
-		SpinLockRelease(&io_shared->lock);
-
-		/* table exhausted: help completions along, then sleep for a release */
-		if (!slept)
-			pgu_count(pgu_ring(myring), PGU_C_SLOT_WAITS, 1);
-		slept = true;
-		(void) pgu_ring_try_drain(pgu_ring(myring));
-		(void) ConditionVariableTimedSleep(&io_shared->slot_freed, 10,
-										   PG_WAIT_EXTENSION);
-	}
-	if (slept)
-		ConditionVariableCancelSleep();
 
 	for (i = 0; i < n; i++)
 	{
@@ -315,6 +274,74 @@ pgu_io_acquire(PgUringHandle *h, int n)
 		pg_atomic_write_u32(&slot->state, PGU_SLOT_STAGED);
 	}
 	my_slot_count += n;
+}
+
+static bool
+take_free(PgUringHandle *h, int n)
+{
+	int			i;
+
+	SpinLockAcquire(&io_shared->lock);
+	if (io_shared->nfree < n)
+	{
+		SpinLockRelease(&io_shared->lock);
+		return false;
+	}
+	for (i = 0; i < n; i++)
+	{
+		h[i].slot = io_shared->free_head;
+		io_shared->free_head = slots[h[i].slot].next_free;
+	}
+	io_shared->nfree -= n;
+	SpinLockRelease(&io_shared->lock);
+	return true;
+}
+
+/* Hand out n slots if they are free right now; never waits. */
+bool
+pgu_io_try_acquire(PgUringHandle *h, int n)
+{
+	pgu_require_loaded();
+	if (n <= 0 || n > io_shared->nslots)
+		return false;
+	pgu_register_callbacks();
+	if (!take_free(h, n))
+		return false;
+	init_acquired(h, n, pgu_my_ring());
+	return true;
+}
+
+void
+pgu_io_acquire(PgUringHandle *h, int n)
+{
+	int			myring;
+	bool		slept = false;
+
+	pgu_require_loaded();
+	if (n <= 0)
+		elog(ERROR, "pg_uring: invalid IO slot request of %d", n);
+	if (n > io_shared->nslots)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("pg_uring: request for %d IO slots exceeds pg_uring.max_ios (%d)",
+						n, io_shared->nslots),
+				 errhint("Raise pg_uring.max_ios or use a smaller batch or depth.")));
+	pgu_register_callbacks();
+	myring = pgu_my_ring();
+
+	while (!take_free(h, n))
+	{
+		/* table exhausted: help completions along, then sleep for a release */
+		if (!slept)
+			pgu_count(pgu_ring(myring), PGU_C_SLOT_WAITS, 1);
+		slept = true;
+		(void) pgu_ring_try_drain(pgu_ring(myring));
+		(void) ConditionVariableTimedSleep(&io_shared->slot_freed, 10,
+										   PG_WAIT_EXTENSION);
+	}
+	if (slept)
+		ConditionVariableCancelSleep();
+	init_acquired(h, n, myring);
 }
 
 /*
@@ -471,8 +498,8 @@ pgu_io_release(PgUringHandle *h, int n)
 }
 
 /*
- * Wait for every IO this process has submitted, then free all its slots.
- * Used on ERROR, abort and exit.  Holds interrupts: a wait here must not
+ * Wait for every IO this process has submitted, undo the ones it staged but
+ * never submitted, then free all its slots.  Used on ERROR, abort and exit.  Holds interrupts: a wait here must not
  * be cut short by the very cancel that got us here.
  */
 void
@@ -497,6 +524,13 @@ pgu_io_cleanup_mine(void)
 			continue;
 		if (state == PGU_SLOT_SUBMITTED)
 			pgu_io_wait_slot(slot);
+		else if (state == PGU_SLOT_STAGED)
+		{
+			const PgUringOpInfo *info = pgu_op_lookup(slot->op);
+
+			if (info && info->abandon)
+				info->abandon(slot);
+		}
 		pgu_io_release_slot(slot);
 	}
 	in_cleanup = false;
@@ -532,15 +566,15 @@ pgu_io_complete(PgUringSlot *slot, int32 result, PgUringRing *ring)
 		slot->reaped_by = PGU_REAPED_OTHER;
 		who = PGU_C_REAPED_OTHER;
 	}
-	pgu_count(ring, PGU_C_COMPLETED, 1);
-	pgu_count(ring, who, 1);
-	if (result == -ECANCELED)
-		pgu_count(ring, PGU_C_CANCELLED, 1);
-	else if (result < 0)
-		pgu_count(ring, PGU_C_ERRORS, 1);
-
 	if (info->complete)
 		info->complete(slot);
+
+	pgu_count(ring, PGU_C_COMPLETED, 1);
+	pgu_count(ring, who, 1);
+	if (slot->result == -ECANCELED)
+		pgu_count(ring, PGU_C_CANCELLED, 1);
+	else if (slot->result < 0)
+		pgu_count(ring, PGU_C_ERRORS, 1);
 
 	pg_write_barrier();
 	pg_atomic_write_u32(&slot->state, PGU_SLOT_COMPLETED);

@@ -19,7 +19,11 @@
 #ifndef PG_URING_IO_H
 #define PG_URING_IO_H
 
+#include <sys/uio.h>
+
 #include "pg_uring.h"
+#include "storage/block.h"
+#include "storage/relfilenode.h"
 
 typedef enum PgUringSlotState
 {
@@ -36,6 +40,7 @@ typedef enum PgUringOp
 	PGU_OP_FDATASYNC,
 	PGU_OP_READ,				/* read from an fd into shared memory */
 	PGU_OP_FAIL,				/* read on an invalid fd: fails with EBADF */
+	PGU_OP_BUFREAD,			/* read adjacent blocks into shared buffers */
 	PGU_NUM_OPS = 16			/* room for later op types */
 } PgUringOp;
 
@@ -61,6 +66,28 @@ typedef struct PgUringFileTarget
 	char	   *buf;			/* shared memory address */
 } PgUringFileTarget;
 
+/* Most adjacent blocks one buffer read combines into one readv. */
+#define PGU_MAX_COMBINE 16
+
+/* test-only fault injection of a buffer read (pg_uring.test_fault) */
+#define PGU_FAULT_NONE	0
+#define PGU_FAULT_EIO	1
+#define PGU_FAULT_SHORT 2
+
+typedef struct PgUringBufTarget
+{
+	RelFileNode rnode;
+	ForkNumber	fork;
+	BlockNumber first_block;
+	int			fd;				/* the segment file, opened by the owner */
+	uint16		nblocks;
+	uint8		fault;			/* PGU_FAULT_* chosen by the owner */
+	BlockNumber fault_block;
+	uint32		failed_mask;	/* blocks not made valid, set on completion */
+	int32		buf_ids[PGU_MAX_COMBINE];
+	struct iovec iov[PGU_MAX_COMBINE];
+} PgUringBufTarget;
+
 typedef struct PgUringSlot
 {
 	pg_atomic_uint32 state;
@@ -79,6 +106,7 @@ typedef struct PgUringSlot
 	union
 	{
 		PgUringFileTarget file;
+		PgUringBufTarget buf;
 	}			target;
 	ConditionVariable cv;
 } PgUringSlot;
@@ -94,7 +122,8 @@ typedef struct PgUringHandle
  * The op callback table.  The ring code calls prep to fill an SQE, sync_exec
  * in synchronous mode, complete when a result arrives (in whichever process
  * reaped it: no ERROR, no palloc, no lock the owner might hold), and
- * describe for pg_uring_ios.
+ * describe for pg_uring_ios.  complete may lower slot->result (a short
+ * read seen as such, or an injected fault) before it is counted.
  */
 typedef struct PgUringOpInfo
 {
@@ -104,6 +133,8 @@ typedef struct PgUringOpInfo
 	/* result a linked successor needs; a different one breaks the chain */
 	bool		(*result_ok) (PgUringSlot *slot, int32 result);
 	void		(*complete) (PgUringSlot *slot);
+	/* undo a staged IO that will never be submitted (ERROR, abort, exit) */
+	void		(*abandon) (PgUringSlot *slot);
 	void		(*describe) (PgUringSlot *slot, char *buf, size_t len);
 } PgUringOpInfo;
 
@@ -121,6 +152,7 @@ extern char *pgu_slot_bounce(int i);
 
 /* owner API */
 extern void pgu_io_acquire(PgUringHandle *h, int n);
+extern bool pgu_io_try_acquire(PgUringHandle *h, int n);
 extern PgUringSlot *pgu_io_slot(PgUringHandle h);
 extern void pgu_io_submit(PgUringHandle *h, int n);
 extern void pgu_io_wait(PgUringHandle h);

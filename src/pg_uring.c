@@ -35,11 +35,29 @@ int			pgu_max_ios = 1024;
 bool		pgu_reaper_enabled = true;
 int			pgu_reaper_delay = 1;
 bool		pgu_test_hold_reap = false;
+int			pgu_prewarm_depth = 64;
+char	   *pgu_test_fault = NULL;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
+
+static bool
+check_test_fault(char **newval, void **extra, GucSource source)
+{
+	char		kind[16];
+	unsigned	blk;
+	char		tail;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (sscanf(*newval, "%15[a-z]:%u%c", kind, &blk, &tail) == 2 &&
+		(strcmp(kind, "eio") == 0 || strcmp(kind, "short") == 0))
+		return true;
+	GUC_check_errdetail("Use \"eio:BLOCK\", \"short:BLOCK\" or an empty string.");
+	return false;
+}
 
 static void
 pgu_shmem_request(void)
@@ -47,7 +65,8 @@ pgu_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 
-	RequestAddinShmemSpace(add_size(pgu_ring_shmem_size(), pgu_io_shmem_size()));
+	RequestAddinShmemSpace(add_size(add_size(pgu_ring_shmem_size(), pgu_io_shmem_size()),
+									 pgu_bufread_shmem_size()));
 	RequestNamedLWLockTranche(PGU_TRANCHE_NAME, 2 * pgu_nrings);
 }
 
@@ -59,6 +78,7 @@ pgu_shmem_startup(void)
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	pgu_io_shmem_init();
+	pgu_bufread_shmem_init();
 	pgu_ring_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -111,9 +131,24 @@ _PG_init(void)
 							 false,
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_uring.prewarm_depth",
+							"Buffer reads pg_uring_prewarm keeps in flight per backend.",
+							"Each read combines up to 16 adjacent blocks; at most 256 buffers are pinned at once.",
+							&pgu_prewarm_depth,
+							64, 1, 1024,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("pg_uring.test_fault",
+							   "Test only: inject a fault into the buffer read covering a block.",
+							   "\"eio:N\" fails the read that covers block N with EIO, \"short:N\" makes it end in the middle of block N; empty for none.",
+							   &pgu_test_fault,
+							   "",
+							   PGC_SUSET, GUC_NOT_IN_SAMPLE,
+							   check_test_fault, NULL, NULL);
 	MarkGUCPrefixReserved("pg_uring");
 
 	pgu_fileops_register();
+	pgu_bufread_register();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = pgu_shmem_request;

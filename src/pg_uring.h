@@ -44,6 +44,8 @@ extern int	pgu_max_ios;
 extern bool pgu_reaper_enabled;
 extern int	pgu_reaper_delay;
 extern bool pgu_test_hold_reap;
+extern int	pgu_prewarm_depth;
+extern char *pgu_test_fault;
 
 /*
  * Per-ring counters.  The order here is the order of the columns of
@@ -65,6 +67,11 @@ typedef enum PgUringCounter
 	PGU_C_KERNEL_WAITS,			/* waits in the kernel for a CQE */
 	PGU_C_FULL_WAITS,			/* submitter found the ring full */
 	PGU_C_SLOT_WAITS,			/* a backend waited for a free IO slot */
+	PGU_C_BUF_READS,			/* buffer read IOs (one readv each) */
+	PGU_C_BUF_BLOCKS,			/* blocks those IOs read */
+	PGU_C_BUF_FAILURES,			/* blocks left not valid: IO error, short read, bad page */
+	PGU_C_BUF_SYNC_FILLS,		/* zero pages already pinned by others, filled synchronously */
+	PGU_C_BUF_HELPED,			/* another backend's buffer IO waited for by draining */
 	PGU_NCOUNTERS
 } PgUringCounter;
 
@@ -108,6 +115,12 @@ extern void pgu_ring_shmem_init(void);
 extern void pgu_require_loaded(void);
 extern int	pgu_my_ring(void);
 extern PgUringRing *pgu_ring(int i);
+
+/* bufread.c */
+extern Size pgu_bufread_shmem_size(void);
+extern void pgu_bufread_shmem_init(void);
+extern void pgu_bufread_register(void);
+PGDLLEXPORT extern bool pg_uring_complete_buffer_io(int buffer);
 
 /* reaper.c */
 extern bool pgu_am_reaper;

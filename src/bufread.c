@@ -1,0 +1,793 @@
+/*-------------------------------------------------------------------------
+ *
+ * bufread.c
+ *	  Reading blocks into shared_buffers through the shared rings, and
+ *	  completing such reads from any process.
+ *
+ * Owns: the per-buffer map (int32[NBuffers], buffer id -> IO slot doing a
+ * pg_uring read into it), the buffer-read op, and the reader object that
+ * keeps up to pg_uring.prewarm_depth reads in flight for one relation fork.
+ *
+ * PostgreSQL 15 cannot allocate a buffer and leave its read pending, so a
+ * block is claimed with exported functions only (design.md section 4):
+ * ReadBufferExtended(RBM_ZERO_AND_LOCK) gives us the buffer pinned, zeroed,
+ * "valid" and exclusively locked; under the header spinlock, if our pin is
+ * the only one, we turn it into a buffer with BM_IO_IN_PROGRESS and no
+ * BM_VALID, so everyone who pins it later sleeps in core's WaitIO until the
+ * read completes.  If somebody pinned the zero page already, they believe
+ * it valid: we fill it synchronously while still holding the exclusive
+ * content lock, and any failure there is a PANIC, because a valid zero page
+ * would later be initialised over real rows.
+ *
+ * Invariants kept here:
+ *	- Completion (in any process) verifies each page with flags 0 and never
+ *	  ERRORs: success sets BM_VALID, failure sets BM_IO_ERROR and leaves the
+ *	  buffer not valid, so the next reader redoes it through core and gets
+ *	  core's error.  Either way BM_IO_IN_PROGRESS is cleared and the
+ *	  buffer's IO condition variable broadcast.
+ *	- The owner's pins outlive the kernel's access to the pages: pins are
+ *	  dropped only after the slot completed, and on ERROR the reader waits
+ *	  for all its IOs before anything can release a pin.
+ *	- A claimed buffer is always in a slot before it can be left behind:
+ *	  staged, never-submitted reads are undone (not valid, IO error, waiters
+ *	  woken) by the op's abandon callback.
+ *	- The reader never calls ReadBuffer* on a block it has in flight: a
+ *	  block found in the buffer mapping table is skipped before core is
+ *	  asked for it.
+ *	- Segment files are opened with open() and AcquireExternalFD(), never a
+ *	  VFD, and closed only after every read on them has completed.  Reads
+ *	  never cross a segment boundary.
+ *	- At most PGU_MAX_PINS buffers are pinned by one reader.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "access/xlog.h"
+#include "common/relpath.h"
+#include "executor/instrument.h"
+#include "miscadmin.h"
+#include "port/pg_bitutils.h"
+#include "storage/buf_internals.h"
+#include "storage/bufmgr.h"
+#include "storage/checksum.h"
+#include "storage/fd.h"
+#include "storage/md.h"
+#include "storage/shmem.h"
+#include "storage/smgr.h"
+#include "utils/memutils.h"
+
+#include "ring.h"
+#include "bufread.h"
+
+/* not exported by a header in PostgreSQL 15 */
+extern bool ignore_checksum_failure;
+
+/* pins one reader may hold at once */
+#define PGU_MAX_PINS 256
+/* staged reads collected before one submission */
+#define PGU_SUBMIT_BATCH 8
+/* reads in flight before IOSQE_ASYNC hands the copies to kernel workers */
+#define PGU_ASYNC_AFTER 2
+
+static int32 *buf_io_map = NULL;
+
+typedef struct ReadFailure
+{
+	BlockNumber blkno;
+	int32		result;			/* CQE result of the IO */
+	int32		expected;		/* bytes that would have covered the block */
+} ReadFailure;
+
+struct PgUringReader
+{
+	Relation	rel;
+	ForkNumber	fork;
+	int			depth;
+	int			nsegs;
+	int		   *seg_fds;		/* -1 until opened */
+	/* FIFO of our reads, staged or submitted */
+	PgUringHandle *fifo;
+	PgUringHandle *batch;		/* scratch for submission */
+	int			head;
+	int			count;
+	int			nstaged;		/* the last nstaged of the FIFO */
+	int			npinned;
+	/* the run being built in the slot at the tail, if open */
+	bool		open_run;
+	/* other backends' buffer reads we skipped and must see finished */
+	int		   *foreign;
+	int			nforeign;
+	int			maxforeign;
+	ReadFailure *failures;
+	int			nfailures;
+	int			maxfailures;
+	int64		nread;
+};
+
+/* ------------------------------------------------------------------------
+ * Shared memory: the per-buffer map
+ * ------------------------------------------------------------------------
+ */
+Size
+pgu_bufread_shmem_size(void)
+{
+	return mul_size(NBuffers, sizeof(int32));
+}
+
+void
+pgu_bufread_shmem_init(void)
+{
+	bool		found;
+	int			i;
+
+	buf_io_map = ShmemInitStruct("pg_uring buffer map", pgu_bufread_shmem_size(), &found);
+	if (!found)
+		for (i = 0; i < NBuffers; i++)
+			buf_io_map[i] = -1;
+}
+
+/* ------------------------------------------------------------------------
+ * The op: prep, sync, complete (any process), abandon, describe
+ * ------------------------------------------------------------------------
+ */
+static off_t
+seg_offset(BlockNumber blkno)
+{
+	return (off_t) (blkno % ((BlockNumber) RELSEG_SIZE)) * BLCKSZ;
+}
+
+static void
+bufread_prep(struct io_uring_sqe *sqe, PgUringSlot *slot)
+{
+	PgUringBufTarget *t = &slot->target.buf;
+
+	io_uring_prep_readv(sqe, t->fd, t->iov, t->nblocks, seg_offset(t->first_block));
+}
+
+static int32
+bufread_sync(PgUringSlot *slot)
+{
+	PgUringBufTarget *t = &slot->target.buf;
+	ssize_t		rc;
+
+	rc = preadv(t->fd, t->iov, t->nblocks, seg_offset(t->first_block));
+	return rc < 0 ? -errno : (int32) rc;
+}
+
+static bool
+bufread_result_ok(PgUringSlot *slot, int32 result)
+{
+	return result == (int32) slot->target.buf.nblocks * BLCKSZ;
+}
+
+static bool
+page_ok(Page page, BlockNumber blkno)
+{
+	if (!PageIsVerifiedExtended(page, blkno, 0))
+		return false;
+
+	/*
+	 * With flags 0 PageIsVerifiedExtended still honours the *drainer's*
+	 * ignore_checksum_failure.  The owner's setting is applied when core
+	 * re-reads a failed block, so here a checksum mismatch always fails.
+	 */
+	if (ignore_checksum_failure && DataChecksumsEnabled() && !PageIsNew(page) &&
+		pg_checksum_page((char *) page, blkno) != ((PageHeader) page)->pd_checksum)
+		return false;
+	return true;
+}
+
+static void
+finish_buffer(int buf_id, bool valid)
+{
+	BufferDesc *desc = GetBufferDescriptor(buf_id);
+	uint32		state;
+
+	state = LockBufHdr(desc);
+	Assert(state & BM_IO_IN_PROGRESS);
+	state &= ~BM_IO_IN_PROGRESS;
+	if (valid)
+		state = (state & ~BM_IO_ERROR) | BM_VALID;
+	else
+		state = (state & ~BM_VALID) | BM_IO_ERROR;
+	UnlockBufHdr(desc, state);
+	buf_io_map[buf_id] = -1;
+	ConditionVariableBroadcast(BufferDescriptorGetIOCV(desc));
+}
+
+/*
+ * Runs in whichever process reaped the CQE.  No ERROR, no palloc, no lock
+ * but buffer header spinlocks.
+ */
+static void
+bufread_complete(PgUringSlot *slot)
+{
+	PgUringBufTarget *t = &slot->target.buf;
+	PgUringRing *ring = pgu_ring(slot->ring);
+	int32		res = slot->result;
+	uint32		failed = 0;
+	int			i;
+
+	if (t->fault != PGU_FAULT_NONE && t->fault_block >= t->first_block &&
+		t->fault_block < t->first_block + t->nblocks && res >= 0)
+	{
+		if (t->fault == PGU_FAULT_EIO)
+			res = -EIO;
+		else
+			res = Min(res, (int32) (t->fault_block - t->first_block) * BLCKSZ + BLCKSZ / 2);
+		slot->result = res;
+	}
+
+	for (i = 0; i < t->nblocks; i++)
+	{
+		Page		page = (Page) BufferGetBlock(t->buf_ids[i] + 1);
+		bool		valid;
+
+		valid = res >= (int32) (i + 1) * BLCKSZ &&
+			page_ok(page, t->first_block + i);
+		if (!valid)
+			failed |= (1U << i);
+		finish_buffer(t->buf_ids[i], valid);
+	}
+	t->failed_mask = failed;
+	pgu_count(ring, PGU_C_BUF_READS, 1);
+	pgu_count(ring, PGU_C_BUF_BLOCKS, t->nblocks);
+	if (failed)
+		pgu_count(ring, PGU_C_BUF_FAILURES, pg_popcount32(failed));
+}
+
+static void
+bufread_abandon(PgUringSlot *slot)
+{
+	PgUringBufTarget *t = &slot->target.buf;
+	int			i;
+
+	for (i = 0; i < t->nblocks; i++)
+		finish_buffer(t->buf_ids[i], false);
+	t->failed_mask = (t->nblocks == 32) ? ~0U : ((1U << t->nblocks) - 1);
+}
+
+static void
+bufread_describe(PgUringSlot *slot, char *buf, size_t len)
+{
+	PgUringBufTarget *t = &slot->target.buf;
+
+	snprintf(buf, len, "rel %u/%u/%u fork %s blocks %u-%u",
+			 t->rnode.spcNode, t->rnode.dbNode, t->rnode.relNode,
+			 forkNames[t->fork], t->first_block,
+			 t->first_block + Max(t->nblocks, 1) - 1);
+}
+
+static const PgUringOpInfo bufread_info = {
+	"buffer read", bufread_prep, bufread_sync, bufread_result_ok,
+	bufread_complete, bufread_abandon, bufread_describe
+};
+
+void
+pgu_bufread_register(void)
+{
+	pgu_register_op(PGU_OP_BUFREAD, &bufread_info);
+}
+
+/* ------------------------------------------------------------------------
+ * Any backend waiting on a pg_uring buffer read
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * If a pg_uring read is in progress on this shared buffer, complete it by
+ * draining the ring it was submitted to (finishing every other IO that is
+ * ready there too) instead of sleeping until its issuer reaps.  Returns
+ * true if there was such a read.  For other extensions: call it before
+ * waiting on a buffer that is BM_IO_IN_PROGRESS.
+ */
+bool
+pg_uring_complete_buffer_io(int buffer)
+{
+	int			buf_id = buffer - 1;
+	BufferDesc *desc;
+	bool		helped = false;
+
+	if (pgu_shared == NULL || buf_io_map == NULL || buffer <= 0 || buffer > NBuffers)
+		return false;
+	desc = GetBufferDescriptor(buf_id);
+	for (;;)
+	{
+		int			slotno = buf_io_map[buf_id];
+		PgUringSlot *slot;
+		uint32		state;
+
+		if (slotno < 0)
+			break;
+		state = pg_atomic_read_u32(&desc->state);
+		if (!(state & BM_IO_IN_PROGRESS))
+			break;
+		slot = pgu_slot(slotno);
+		if (pg_atomic_read_u32(&slot->state) != PGU_SLOT_SUBMITTED || slot->ring < 0)
+			break;				/* staged, not submitted: nothing to drain yet */
+		if (!helped)
+			pgu_count(pgu_ring(slot->ring), PGU_C_BUF_HELPED, 1);
+		helped = true;
+		(void) pgu_ring_progress(pgu_ring(slot->ring), true);
+	}
+	return helped;
+}
+
+/* ------------------------------------------------------------------------
+ * The reader
+ * ------------------------------------------------------------------------
+ */
+
+PgUringReader *
+pgu_reader_begin(Relation rel, ForkNumber fork, int depth)
+{
+	PgUringReader *r = palloc0(sizeof(PgUringReader));
+	BlockNumber nblocks = RelationGetNumberOfBlocksInFork(rel, fork);
+	int			i;
+
+	r->rel = rel;
+	r->fork = fork;
+	r->depth = Max(1, Min(depth, pgu_io_nslots() / 2));
+	r->nsegs = (int) (nblocks / ((BlockNumber) RELSEG_SIZE)) + 1;
+	r->seg_fds = palloc(sizeof(int) * r->nsegs);
+	for (i = 0; i < r->nsegs; i++)
+		r->seg_fds[i] = -1;
+	r->fifo = palloc(sizeof(PgUringHandle) * r->depth);
+	r->batch = palloc(sizeof(PgUringHandle) * r->depth);
+	r->maxforeign = 64;
+	r->foreign = palloc(sizeof(int) * r->maxforeign);
+	return r;
+}
+
+static int
+seg_fd(PgUringReader *r, BlockNumber blkno)
+{
+	int			segno = (int) (blkno / ((BlockNumber) RELSEG_SIZE));
+	char	   *path;
+	char	   *segpath;
+	int			fd;
+
+	if (segno >= r->nsegs)
+		elog(ERROR, "pg_uring: block %u is beyond the segments of relation %s",
+			 blkno, RelationGetRelationName(r->rel));
+	if (r->seg_fds[segno] >= 0)
+		return r->seg_fds[segno];
+
+	path = relpathperm(r->rel->rd_node, r->fork);
+	segpath = segno == 0 ? path : psprintf("%s.%d", path, segno);
+	if (!AcquireExternalFD())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not open file \"%s\": too many open files", segpath),
+				 errhint("Raise max_files_per_process.")));
+	fd = open(segpath, O_RDONLY | PG_BINARY | O_CLOEXEC);
+	if (fd < 0)
+	{
+		int			save_errno = errno;
+
+		ReleaseExternalFD();
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", segpath)));
+	}
+	r->seg_fds[segno] = fd;
+	return fd;
+}
+
+static void
+close_segments(PgUringReader *r)
+{
+	int			i;
+
+	for (i = 0; i < r->nsegs; i++)
+	{
+		if (r->seg_fds[i] >= 0)
+		{
+			close(r->seg_fds[i]);
+			ReleaseExternalFD();
+			r->seg_fds[i] = -1;
+		}
+	}
+}
+
+static PgUringHandle *
+fifo_at(PgUringReader *r, int i)
+{
+	return &r->fifo[(r->head + i) % r->depth];
+}
+
+static void
+flush_staged(PgUringReader *r)
+{
+	PgUringHandle *batch = r->batch;
+	int			n = 0;
+	int			i;
+
+	/* an open run is staged too, but keeps growing: leave it */
+	for (i = r->count - r->nstaged; i < r->count; i++)
+	{
+		if (r->open_run && i == r->count - 1)
+			break;
+		batch[n++] = *fifo_at(r, i);
+	}
+	if (n == 0)
+		return;
+	pgu_io_submit(batch, n);
+	r->nstaged -= n;
+}
+
+static void
+close_run(PgUringReader *r)
+{
+	PgUringHandle *h;
+	PgUringSlot *slot;
+
+	if (!r->open_run)
+		return;
+	h = fifo_at(r, r->count - 1);
+	slot = pgu_io_slot(*h);
+	r->open_run = false;
+	if (slot->target.buf.nblocks == 0)
+	{
+		/* nothing claimed into it: give the slot back */
+		pgu_io_release(h, 1);
+		r->count--;
+		r->nstaged--;
+		return;
+	}
+	slot->target.buf.fd = seg_fd(r, slot->target.buf.first_block);
+	if (r->count - r->nstaged >= PGU_ASYNC_AFTER)
+		slot->flags |= PGU_IO_ASYNC;
+	if (r->nstaged >= PGU_SUBMIT_BATCH)
+		flush_staged(r);
+}
+
+/* Wait for the oldest read, account for it, drop its pins and its slot. */
+static void
+reclaim_oldest(PgUringReader *r)
+{
+	PgUringHandle *h = fifo_at(r, 0);
+	PgUringSlot *slot = pgu_io_slot(*h);
+	PgUringBufTarget *t = &slot->target.buf;
+	int			i;
+
+	Assert(r->count > 0);
+	if (r->count - r->nstaged == 0)
+	{
+		close_run(r);
+		flush_staged(r);
+		/* h may have been released if it was an empty open run */
+		if (r->count == 0)
+			return;
+	}
+	pgu_io_wait(*h);
+	for (i = 0; i < t->nblocks; i++)
+	{
+		if (t->failed_mask & (1U << i))
+		{
+			ReadFailure *f;
+
+			if (r->nfailures == r->maxfailures)
+			{
+				r->maxfailures = Max(16, r->maxfailures * 2);
+				r->failures = r->failures == NULL ?
+					palloc(sizeof(ReadFailure) * r->maxfailures) :
+					repalloc(r->failures, sizeof(ReadFailure) * r->maxfailures);
+			}
+			f = &r->failures[r->nfailures++];
+			f->blkno = t->first_block + i;
+			f->result = slot->result;
+			f->expected = (i + 1) * BLCKSZ;
+		}
+		else
+			r->nread++;
+		ReleaseBuffer(t->buf_ids[i] + 1);
+	}
+	r->npinned -= t->nblocks;
+	pgu_io_release(h, 1);
+	r->head = (r->head + 1) % r->depth;
+	r->count--;
+}
+
+/* Make sure the tail of the FIFO is an open run with room for blkno. */
+static PgUringSlot *
+run_for(PgUringReader *r, BlockNumber blkno)
+{
+	PgUringSlot *slot;
+	PgUringHandle *h;
+
+	if (r->open_run)
+	{
+		PgUringBufTarget *t;
+
+		slot = pgu_io_slot(*fifo_at(r, r->count - 1));
+		t = &slot->target.buf;
+		if (t->nblocks == 0 ||
+			(blkno == t->first_block + t->nblocks &&
+			 t->nblocks < PGU_MAX_COMBINE &&
+			 blkno / RELSEG_SIZE == t->first_block / RELSEG_SIZE))
+		{
+			if (t->nblocks == 0)
+				t->first_block = blkno;
+			if (r->npinned < PGU_MAX_PINS)
+				return slot;
+		}
+		close_run(r);
+	}
+
+	/*
+	 * Reap inline what is ready (unless a test holds us back), so the reaper
+	 * rarely has to, and give back the pins and slots of finished reads.
+	 */
+	if (!pgu_test_hold_reap)
+		(void) pgu_ring_try_drain(pgu_ring(pgu_my_ring()));
+	while (r->count > r->nstaged && pgu_io_is_completed(*fifo_at(r, 0)))
+		reclaim_oldest(r);
+
+	/* room: a FIFO entry and a pin */
+	while (r->count >= r->depth || r->npinned >= PGU_MAX_PINS)
+		reclaim_oldest(r);
+
+	h = fifo_at(r, r->count);
+	if (!pgu_io_try_acquire(h, 1))
+	{
+		/* submit what we staged before waiting for a slot: never wait holding claims */
+		flush_staged(r);
+		pgu_io_acquire(h, 1);
+	}
+	r->count++;
+	r->nstaged++;
+	r->open_run = true;
+	slot = pgu_io_slot(*h);
+	slot->op = PGU_OP_BUFREAD;
+	slot->target.buf.rnode = r->rel->rd_node;
+	slot->target.buf.fork = r->fork;
+	slot->target.buf.first_block = blkno;
+	slot->target.buf.fd = -1;
+	slot->target.buf.nblocks = 0;
+	slot->target.buf.failed_mask = 0;
+	slot->target.buf.fault = PGU_FAULT_NONE;
+	if (pgu_test_fault != NULL && pgu_test_fault[0] != '\0')
+	{
+		char		kind[16];
+		unsigned	blk;
+
+		if (sscanf(pgu_test_fault, "%15[a-z]:%u", kind, &blk) == 2)
+		{
+			slot->target.buf.fault = strcmp(kind, "eio") == 0 ? PGU_FAULT_EIO :
+				strcmp(kind, "short") == 0 ? PGU_FAULT_SHORT : PGU_FAULT_NONE;
+			slot->target.buf.fault_block = blk;
+		}
+	}
+	return slot;
+}
+
+typedef enum ClaimResult
+{
+	CLAIM_CACHED,				/* already valid, or being read by someone */
+	CLAIM_FILLED,				/* filled synchronously (others had pinned it) */
+	CLAIM_OURS					/* BM_IO_IN_PROGRESS, ours to read */
+} ClaimResult;
+
+/*
+ * Somebody pinned the zeroed buffer while it looked valid: they will read
+ * it as soon as we release the content lock.  Fill it now, still holding
+ * the lock; a failure here must not leave the zero page valid, so it is a
+ * PANIC (crash restart), as for any failure inside a critical section.
+ */
+static void
+fill_pinned_zero_page(PgUringReader *r, Buffer buf, BlockNumber blkno)
+{
+	PGAlignedBlock local;
+
+	PG_TRY();
+	{
+		smgrread(RelationGetSmgr(r->rel), r->fork, blkno, local.data);
+		if (!PageIsVerifiedExtended((Page) local.data, blkno,
+									PIV_LOG_WARNING | PIV_REPORT_STAT))
+		{
+			if (!zero_damaged_pages)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("invalid page in block %u of relation %s",
+								blkno, relpath(RelationGetSmgr(r->rel)->smgr_rnode, r->fork))));
+			ereport(WARNING,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("invalid page in block %u of relation %s; zeroing out page",
+							blkno, relpath(RelationGetSmgr(r->rel)->smgr_rnode, r->fork))));
+			memset(local.data, 0, BLCKSZ);
+		}
+	}
+	PG_CATCH();
+	{
+		/* others already hold this buffer as a valid (zero) page */
+		HOLD_INTERRUPTS();
+		EmitErrorReport();
+		elog(PANIC, "pg_uring: could not fill block %u of relation %s, which other backends already see as valid",
+			 blkno, RelationGetRelationName(r->rel));
+	}
+	PG_END_TRY();
+
+	START_CRIT_SECTION();
+	memcpy(BufferGetPage(buf), local.data, BLCKSZ);
+	END_CRIT_SECTION();
+}
+
+static void
+remember_foreign(PgUringReader *r, int buf_id)
+{
+	if (r->nforeign == r->maxforeign)
+	{
+		r->maxforeign *= 2;
+		r->foreign = repalloc(r->foreign, sizeof(int) * r->maxforeign);
+	}
+	r->foreign[r->nforeign++] = buf_id;
+}
+
+static ClaimResult
+claim_block(PgUringReader *r, BlockNumber blkno, int *buf_id)
+{
+	BufferTag	tag;
+	uint32		hash;
+	LWLock	   *partition;
+	int			existing;
+	int64		hits;
+	Buffer		buf;
+	BufferDesc *desc;
+	uint32		state;
+
+	/* cached, or being read (maybe by us): never ask core for it */
+	INIT_BUFFERTAG(tag, r->rel->rd_node, r->fork, blkno);
+	hash = BufTableHashCode(&tag);
+	partition = BufMappingPartitionLock(hash);
+	LWLockAcquire(partition, LW_SHARED);
+	existing = BufTableLookup(&tag, hash);
+	LWLockRelease(partition);
+	if (existing >= 0)
+	{
+		if (buf_io_map[existing] >= 0 &&
+			pgu_slot(buf_io_map[existing])->owner_pid != MyProcPid)
+			remember_foreign(r, existing);
+		return CLAIM_CACHED;
+	}
+
+	hits = pgBufferUsage.shared_blks_hit;
+	buf = ReadBufferExtended(r->rel, r->fork, blkno, RBM_ZERO_AND_LOCK, NULL);
+	if (pgBufferUsage.shared_blks_hit != hits)
+	{
+		UnlockReleaseBuffer(buf);
+		return CLAIM_CACHED;
+	}
+	/* a zero-mode miss counts as neither hit nor read in core */
+	pgBufferUsage.shared_blks_read++;
+
+	desc = GetBufferDescriptor(buf - 1);
+	state = LockBufHdr(desc);
+	if (BUF_STATE_GET_REFCOUNT(state) == 1)
+	{
+		state &= ~(BM_VALID | BM_IO_ERROR);
+		state |= BM_IO_IN_PROGRESS;
+		UnlockBufHdr(desc, state);
+		LWLockRelease(BufferDescriptorGetContentLock(desc));
+		*buf_id = buf - 1;
+		return CLAIM_OURS;
+	}
+	UnlockBufHdr(desc, state);
+
+	fill_pinned_zero_page(r, buf, blkno);
+	pgu_count(pgu_ring(pgu_my_ring()), PGU_C_BUF_SYNC_FILLS, 1);
+	UnlockReleaseBuffer(buf);
+	return CLAIM_FILLED;
+}
+
+/*
+ * Read one block (if not cached) into shared buffers.  Blocks may come in
+ * any order; adjacent ones are combined into one readv.
+ */
+void
+pgu_reader_add(PgUringReader *r, BlockNumber blkno)
+{
+	PgUringSlot *slot;
+	int			buf_id;
+	ClaimResult res;
+
+	/* claim only with a slot in hand: never wait for a slot holding a claim */
+	slot = run_for(r, blkno);
+	res = claim_block(r, blkno, &buf_id);
+	if (res != CLAIM_OURS)
+	{
+		if (res == CLAIM_FILLED)
+			r->nread++;
+		/* the run cannot continue past a block we did not claim */
+		if (slot->target.buf.nblocks > 0)
+			close_run(r);
+		return;
+	}
+
+	{
+		PgUringBufTarget *t = &slot->target.buf;
+		int			i = t->nblocks;
+
+		t->buf_ids[i] = buf_id;
+		t->iov[i].iov_base = BufferGetBlock(buf_id + 1);
+		t->iov[i].iov_len = BLCKSZ;
+		t->nblocks = i + 1;
+		buf_io_map[buf_id] = pgu_io_slot(*fifo_at(r, r->count - 1)) - pgu_slot(0);
+		r->npinned++;
+	}
+}
+
+static void
+report_io_failure(PgUringReader *r, ReadFailure *f)
+{
+	char	   *path = relpathperm(r->rel->rd_node, r->fork);
+	BlockNumber segno = f->blkno / ((BlockNumber) RELSEG_SIZE);
+
+	if (segno > 0)
+		path = psprintf("%s.%u", path, segno);
+	if (f->result < 0)
+	{
+		errno = -f->result;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read block %u in file \"%s\": %m", f->blkno, path)));
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("could not read block %u in file \"%s\": read only %d of %d bytes",
+					f->blkno, path, Max(0, f->result - (f->expected - BLCKSZ)), BLCKSZ)));
+}
+
+/*
+ * Wait for everything, drop all pins, close the files.  Then report
+ * failures: an IO error or short read with file, block and errno; a page
+ * that failed verification is read again through core, which raises core's
+ * own error (or, under zero_damaged_pages, zeroes it with core's warning).
+ */
+int64
+pgu_reader_finish(PgUringReader *r)
+{
+	int			i;
+
+	close_run(r);
+	flush_staged(r);
+	while (r->count > 0)
+		reclaim_oldest(r);
+	close_segments(r);
+
+	/* blocks other backends were reading through a ring: help them finish */
+	for (i = 0; i < r->nforeign; i++)
+		(void) pg_uring_complete_buffer_io(r->foreign[i] + 1);
+
+	for (i = 0; i < r->nfailures; i++)
+	{
+		ReadFailure *f = &r->failures[i];
+		Buffer		buf;
+
+		if (f->result < f->expected)
+			report_io_failure(r, f);
+		/* let core read it again: its error, its settings */
+		buf = ReadBufferExtended(r->rel, r->fork, f->blkno, RBM_NORMAL, NULL);
+		ReleaseBuffer(buf);
+		r->nread++;
+	}
+	return r->nread;
+}
+
+/*
+ * On ERROR: undo what is staged, wait for what is in flight (draining; no
+ * interrupt can cut this short), close the files.  The pins are left to
+ * the resource owner, which releases them only after we return.
+ */
+void
+pgu_reader_abort(PgUringReader *r)
+{
+	pgu_io_cleanup_mine();
+	close_segments(r);
+}
