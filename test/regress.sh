@@ -21,6 +21,8 @@ port = $port
 listen_addresses = ''
 unix_socket_directories = '$tmp'
 max_connections = 20
+shared_buffers = 128MB
+autovacuum = off
 pg_uring.rings = 2
 pg_uring.queue_depth = 64
 pg_uring.max_ios = 128
@@ -35,7 +37,7 @@ cd "$top"
 status=0
 "$regress" --bindir="$bindir" --host="$tmp" --port="$port" --user=postgres \
 	--inputdir="$top" --outputdir="$tmp" --dbname=pg_uring_regress \
-	pg_uring pg_uring_privileges || status=$?
+	pg_uring pg_uring_privileges pg_uring_prewarm || status=$?
 if [ "$status" -ne 0 ] && [ -f "$tmp/regression.diffs" ]; then
 	cat "$tmp/regression.diffs"
 fi
