@@ -37,7 +37,13 @@
  *	- Segment files are opened with open() and AcquireExternalFD(), never a
  *	  VFD, and closed only after every read on them has completed.  Reads
  *	  never cross a segment boundary.
- *	- At most PGU_MAX_PINS buffers are pinned by one reader.
+ *	- At most PGU_MAX_PINS buffers (and 1/8 of shared_buffers) are pinned by
+ *	  one reader, so other sessions do not run out of unpinned buffers.
+ *	- A finished run is submitted before the next call into core.  Only the
+ *	  run being built (at most PGU_MAX_COMBINE - 1 claimed, adjacent buffers)
+ *	  is unsubmitted while ReadBufferExtended runs for the next block; the
+ *	  buffer mapping pre-check keeps two readers from waiting on each
+ *	  other's unsubmitted claims.
  *
  *-------------------------------------------------------------------------
  */
@@ -67,10 +73,8 @@
 /* not exported by a header in PostgreSQL 15 */
 extern bool ignore_checksum_failure;
 
-/* pins one reader may hold at once */
+/* pins one reader may hold at once (and never more than 1/8 of the pool) */
 #define PGU_MAX_PINS 256
-/* staged reads collected before one submission */
-#define PGU_SUBMIT_BATCH 8
 /* reads in flight before IOSQE_ASYNC hands the copies to kernel workers */
 #define PGU_ASYNC_AFTER 2
 
@@ -97,6 +101,7 @@ struct PgUringReader
 	int			count;
 	int			nstaged;		/* the last nstaged of the FIFO */
 	int			npinned;
+	int			maxpins;
 	/* the run being built in the slot at the tail, if open */
 	bool		open_run;
 	/* other backends' buffer reads we skipped and must see finished */
@@ -339,6 +344,7 @@ pgu_reader_begin(Relation rel, ForkNumber fork, int depth)
 		r->seg_fds[i] = -1;
 	r->fifo = palloc(sizeof(PgUringHandle) * r->depth);
 	r->batch = palloc(sizeof(PgUringHandle) * r->depth);
+	r->maxpins = Max(1, Min(PGU_MAX_PINS, NBuffers / 8));
 	r->maxforeign = 64;
 	r->foreign = palloc(sizeof(int) * r->maxforeign);
 	return r;
@@ -444,8 +450,13 @@ close_run(PgUringReader *r)
 	slot->target.buf.fd = seg_fd(r, slot->target.buf.first_block);
 	if (r->count - r->nstaged >= PGU_ASYNC_AFTER)
 		slot->flags |= PGU_IO_ASYNC;
-	if (r->nstaged >= PGU_SUBMIT_BATCH)
-		flush_staged(r);
+
+	/*
+	 * Submit a finished run at once: claimed buffers must not wait
+	 * unsubmitted while we call into core for the next block, where a
+	 * backend sleeping on one of them could hold something we then need.
+	 */
+	flush_staged(r);
 }
 
 /* Wait for the oldest read, account for it, drop its pins and its slot. */
@@ -515,7 +526,7 @@ run_for(PgUringReader *r, BlockNumber blkno)
 		{
 			if (t->nblocks == 0)
 				t->first_block = blkno;
-			if (r->npinned < PGU_MAX_PINS)
+			if (r->npinned < r->maxpins)
 				return slot;
 		}
 		close_run(r);
@@ -531,7 +542,7 @@ run_for(PgUringReader *r, BlockNumber blkno)
 		reclaim_oldest(r);
 
 	/* room: a FIFO entry and a pin */
-	while (r->count >= r->depth || r->npinned >= PGU_MAX_PINS)
+	while (r->count >= r->depth || r->npinned >= r->maxpins)
 		reclaim_oldest(r);
 
 	h = fifo_at(r, r->count);
