@@ -160,7 +160,8 @@ pg_uring_read_file(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("requested length must be between 0 and %d", PGU_MAX_READ_FILE)));
-	group = Min(group, pgu_io_nslots());
+	/* a quarter of the table at most, so others are never starved of slots */
+	group = Max(1, Min(group, pgu_io_nslots() / 4));
 
 	result = palloc(VARHDRSZ + length);
 	PG_TRY();

@@ -16,4 +16,8 @@ export PATH="$bindir:$PATH"
 export TESTDIR="$top/tmp_check/tap"
 export PG_REGRESS="$pgxs/../test/regress/pg_regress"
 export PGPORT=${PGPORT:-55432}
-exec prove -I "$pgxs/../test/perl" -I "$top/test" ${PROVE_FLAGS:-} "${@:-test/t/}"
+# prove looks for *.t by default: name the .pl files explicitly
+if [ "$#" -eq 0 ]; then
+	set -- test/t/*.pl
+fi
+exec prove -I "$pgxs/../test/perl" -I "$top/test" ${PROVE_FLAGS:-} "$@"

@@ -1,0 +1,545 @@
+
+# Helpers shared by the pg_uring TAP tests (test/t/*.pl).
+#
+# Loaded by the tests with "use FindBin; use lib $FindBin::RealBin;".  It is
+# not a test itself (prove only runs *.pl here).
+#
+# Provides:
+#   pgu_node          a node with pg_uring preloaded and settings applied
+#   pgu_start         start it, CREATE EXTENSION, and check the rings' mode
+#   pgu_session       a psql session in the background (PgUringTest::Session)
+#   pgu_stats         pg_uring_stats summed over all rings, as a hash
+#   pgu_uring_fds     io_uring (and eventfd) fds held by the postmaster
+#   pgu_postmaster_pid, pgu_children
+#                     the postmaster's pid; pids of its children by title
+#   pgu_data_file     a frozen, checkpointed table file to read
+#   pgu_sql_helpers   SQL functions for the tests (pgu_repeat_batch)
+#   pgu_poll          poll a Perl condition
+#   pgu_count_matches count regex matches (e.g. in a server log)
+#   pgu_flip_check / pgu_start_io_uring_disabled
+#                     start a node while kernel.io_uring_disabled = 2
+#
+# Timeouts: every wait here is bounded by $PgUringTest::TIMEOUT seconds, and
+# the PostgreSQL::Test default (used by poll_query_until, wait_for_log and
+# psql) is lowered to the same value unless PG_TEST_TIMEOUT_DEFAULT is set.
+
+package PgUringTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use IPC::Run;
+use Test::More;
+use Time::HiRes qw(usleep);
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+
+our @EXPORT = qw(
+  pgu_node pgu_start pgu_session pgu_stats pgu_uring_fds
+  pgu_postmaster_pid pgu_flip_check pgu_start_io_uring_disabled
+  pgu_data_file pgu_count_matches pgu_children pgu_sql_helpers pgu_poll
+);
+
+our $TIMEOUT = $ENV{PG_TEST_TIMEOUT_DEFAULT} || 60;
+$PostgreSQL::Test::Utils::timeout_default = $TIMEOUT
+  unless $ENV{PG_TEST_TIMEOUT_DEFAULT};
+
+my $sysctl_file = '/proc/sys/kernel/io_uring_disabled';
+
+# value of kernel.io_uring_disabled to put back at exit, if we changed it
+my $restore_disabled;
+
+# ---------------------------------------------------------------------------
+# Nodes
+# ---------------------------------------------------------------------------
+
+# A node (initialised, not started) with pg_uring preloaded.  %conf are extra
+# settings; preload => 0 leaves shared_preload_libraries alone.
+sub pgu_node
+{
+	my ($name, %conf) = @_;
+	my $preload = exists $conf{preload} ? delete $conf{preload} : 1;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+
+	$node->init;
+	my $text = "autovacuum = off\nmax_connections = 30\n";
+	$text .= "shared_preload_libraries = 'pg_uring'\n" if $preload;
+	for my $k (sort keys %conf)
+	{
+		$text .= "$k = '$conf{$k}'\n";
+	}
+	$node->append_conf('postgresql.conf', $text);
+	return $node;
+}
+
+# Start the node, create the extension and make sure the shared rings are
+# really io_uring rings.  If they are not because this host cannot create
+# io_uring instances at all, the whole test is skipped (it is about
+# io_uring behaviour; 002 and 005 cover synchronous mode).  If they are not
+# although a ring can be created now (someone flipped kernel.io_uring_disabled
+# while the node started), restart once.
+sub pgu_start
+{
+	my ($node) = @_;
+
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION IF NOT EXISTS pg_uring');
+	for my $attempt (1 .. 2)
+	{
+		my $modes = $node->safe_psql('postgres',
+			"SELECT string_agg(DISTINCT mode, ',') FROM pg_uring_stats");
+		return if $modes eq 'io_uring';
+		my $kernel = $node->safe_psql('postgres',
+			"SELECT value FROM pg_uring_probe() WHERE section = 'kernel' AND name = 'ring_create'"
+		);
+		if ($kernel ne 'ok')
+		{
+			plan skip_all =>
+			  "this host cannot create io_uring instances ($kernel)";
+		}
+		last if $attempt == 2;
+		note "rings in mode '$modes' although io_uring works now; restarting once";
+		$node->restart;
+	}
+	BAIL_OUT("pg_uring started in synchronous mode although io_uring works");
+}
+
+sub pgu_postmaster_pid
+{
+	my ($node) = @_;
+	open(my $fh, '<', $node->data_dir . '/postmaster.pid')
+	  or die "could not open postmaster.pid: $!";
+	my $pid = <$fh>;
+	close $fh;
+	chomp $pid;
+	return $pid;
+}
+
+# Number of fds of the postmaster that are io_uring instances; in list
+# context also the number of eventfds.
+sub pgu_uring_fds
+{
+	my ($node) = @_;
+	my $dir = '/proc/' . pgu_postmaster_pid($node) . '/fd';
+	my ($rings, $eventfds) = (0, 0);
+
+	opendir(my $dh, $dir) or die "could not open $dir: $!";
+	for my $fd (readdir $dh)
+	{
+		next if $fd =~ /^\./;
+		my $target = readlink("$dir/$fd");
+		next unless defined $target;
+		$rings++    if $target eq 'anon_inode:[io_uring]';
+		$eventfds++ if $target eq 'anon_inode:[eventfd]';
+	}
+	closedir $dh;
+	return wantarray ? ($rings, $eventfds) : $rings;
+}
+
+# Child processes of the postmaster whose command line (the process title,
+# e.g. "postgres: node: pg_uring reaper") matches $re: a list of pids.
+sub pgu_children
+{
+	my ($node, $re) = @_;
+	my $pm = pgu_postmaster_pid($node);
+	my @pids;
+
+	opendir(my $dh, '/proc') or die "could not open /proc: $!";
+	for my $pid (grep { /^\d+$/ } readdir $dh)
+	{
+		open(my $st, '<', "/proc/$pid/stat") or next;
+		my $stat = <$st>;
+		close $st;
+		next unless defined $stat;
+		# pid (comm) state ppid ...; comm may contain spaces and parentheses
+		next unless $stat =~ /\)\s+\S+\s+(\d+)/ && $1 == $pm;
+		open(my $cl, '<', "/proc/$pid/cmdline") or next;
+		my $cmd = do { local $/; <$cl> } // '';
+		close $cl;
+		$cmd =~ s/\0/ /g;
+		push @pids, $pid if $cmd =~ $re;
+	}
+	closedir $dh;
+	return @pids;
+}
+
+# Call $code every 0.1 s until it returns true; false after the timeout.
+sub pgu_poll
+{
+	my ($code, $timeout) = @_;
+	my $tries = 10 * ($timeout // $TIMEOUT);
+	for (1 .. $tries)
+	{
+		return 1 if $code->();
+		usleep(100_000);
+	}
+	return 0;
+}
+
+# SQL helpers for the tests:
+#   pgu_repeat_batch(ops, expect, n): runs pg_uring_batch(ops) n times (a new
+#   call each time) and returns how many results differed from expect[seq],
+#   and how many rows there were.
+sub pgu_sql_helpers
+{
+	my ($node) = @_;
+	$node->safe_psql(
+		'postgres', q{
+		CREATE FUNCTION pgu_repeat_batch(ops text[], expect int[], n int,
+										 OUT bad int, OUT total int)
+		LANGUAGE plpgsql AS $$
+		DECLARE
+			r record;
+		BEGIN
+			bad := 0;
+			total := 0;
+			FOR i IN 1 .. n LOOP
+				FOR r IN SELECT * FROM pg_uring_batch(ops) LOOP
+					total := total + 1;
+					IF r.result IS DISTINCT FROM expect[r.seq] THEN
+						bad := bad + 1;
+					END IF;
+				END LOOP;
+			END LOOP;
+		END $$;
+	});
+	return;
+}
+
+# pg_uring_stats summed over the rings (modes joined with ',').
+sub pgu_stats
+{
+	my ($node) = @_;
+	my @cols = qw(in_flight submitted completed reaped_by_issuer
+	  reaped_by_other reaped_by_reaper linked drained errors cancelled
+	  submit_calls submit_lock_waits kernel_waits ring_full_waits slot_waits);
+	my $sql =
+	    'SELECT '
+	  . join(', ', map { "sum($_)" } @cols)
+	  . ", string_agg(DISTINCT mode, ','), count(*) FROM pg_uring_stats";
+	my @v = split /\|/, $node->safe_psql('postgres', $sql);
+	my %s;
+	@s{ @cols, 'mode', 'rings' } = @v;
+	return \%s;
+}
+
+# A relation file whose contents no longer change: a table written, frozen
+# and checkpointed.  Returns (path relative to the data directory, size).
+sub pgu_data_file
+{
+	my ($node, $rows) = @_;
+	$rows //= 8000;
+	$node->safe_psql(
+		'postgres', qq{
+		CREATE TABLE pgu_data AS
+			SELECT g AS id, md5(g::text) AS h FROM generate_series(1, $rows) g;
+		VACUUM (FREEZE) pgu_data;
+		CHECKPOINT;
+	});
+	my ($path, $size) = split /\|/,
+	  $node->safe_psql('postgres',
+		"SELECT pg_relation_filepath('pgu_data'), pg_relation_size('pgu_data')"
+	  );
+	return ($path, $size);
+}
+
+sub pgu_count_matches
+{
+	my ($text, $re) = @_;
+	my $n = 0;
+	$n++ while $text =~ /$re/g;
+	return $n;
+}
+
+# ---------------------------------------------------------------------------
+# Background sessions
+# ---------------------------------------------------------------------------
+
+sub pgu_session
+{
+	return PgUringTest::Session->new(@_);
+}
+
+# ---------------------------------------------------------------------------
+# kernel.io_uring_disabled
+# ---------------------------------------------------------------------------
+
+sub _read_disabled
+{
+	open(my $fh, '<', $sysctl_file) or return undef;
+	my $v = <$fh>;
+	close $fh;
+	chomp $v if defined $v;
+	return $v;
+}
+
+sub _set_disabled
+{
+	my ($value) = @_;
+	my $sysctl = $ENV{PGU_SYSCTL};
+
+	local $?;
+	my $rc = system(
+		"sudo -n '$sysctl' -w kernel.io_uring_disabled=$value >/dev/null 2>&1");
+	my $now = _read_disabled();
+	return ($rc == 0 && defined $now && $now eq $value);
+}
+
+sub _restore_disabled
+{
+	return unless defined $restore_disabled;
+	my $v = $restore_disabled;
+	if (_set_disabled($v))
+	{
+		undef $restore_disabled;
+	}
+	else
+	{
+		diag "could not restore kernel.io_uring_disabled to $v: do it by hand";
+	}
+}
+
+END
+{
+	local $?;
+	_restore_disabled();
+}
+
+# Can this test flip kernel.io_uring_disabled?  Returns '' if so, else why not.
+sub pgu_flip_check
+{
+	my $sysctl = $ENV{PGU_SYSCTL};
+
+	return 'PGU_SYSCTL is not set (scripts/test.sh sets it up with a sudo rule)'
+	  unless defined $sysctl && $sysctl ne '';
+	return "PGU_SYSCTL=$sysctl is not an executable"
+	  unless -x $sysctl;
+	my $orig = _read_disabled();
+	return "this kernel has no $sysctl_file"
+	  unless defined $orig;
+	return "unexpected value '$orig' in $sysctl_file"
+	  unless $orig =~ /^[012]$/;
+	for my $v (2, $orig)
+	{
+		local $?;
+		my $rc = system(
+			"sudo -n -l '$sysctl' -w kernel.io_uring_disabled=$v >/dev/null 2>&1"
+		);
+		return "sudo -n may not run '$sysctl -w kernel.io_uring_disabled=$v'"
+		  if $rc != 0;
+	}
+	return '';
+}
+
+# Start $node while io_uring is disabled for everybody, and put the sysctl
+# back as soon as the postmaster is up (it creates its rings, or fails to,
+# before it accepts connections).  The old value is also put back at exit
+# and on SIGINT/SIGTERM, should anything die in between.
+sub pgu_start_io_uring_disabled
+{
+	my ($node) = @_;
+	my $orig = _read_disabled();
+
+	local $SIG{INT}  = sub { _restore_disabled(); die "SIGINT\n"; };
+	local $SIG{TERM} = sub { _restore_disabled(); die "SIGTERM\n"; };
+	local $SIG{HUP}  = sub { _restore_disabled(); die "SIGHUP\n"; };
+
+	$restore_disabled = $orig;
+	my $t0 = [Time::HiRes::gettimeofday()];
+	die "could not set kernel.io_uring_disabled = 2" unless _set_disabled(2);
+	my $ok = eval { $node->start(fail_ok => 1) };
+	my $err = $@;
+	_restore_disabled();
+	note sprintf("kernel.io_uring_disabled was 2 for %.2f s",
+		Time::HiRes::tv_interval($t0));
+	die $err if $err;
+	die "the node did not start with io_uring disabled" unless $ok;
+	die "kernel.io_uring_disabled is still not back to $orig"
+	  if defined $restore_disabled;
+	return;
+}
+
+# ---------------------------------------------------------------------------
+# PgUringTest::Session: psql reading SQL from a pipe, in the background
+# ---------------------------------------------------------------------------
+
+package PgUringTest::Session;
+
+use strict;
+use warnings;
+
+use IPC::Run;
+use Time::HiRes;
+
+# $node, $name (application_name), %opt: timeout (seconds per wait)
+sub new
+{
+	my ($class, $node, $name, %opt) = @_;
+	my $self = bless {
+		node    => $node,
+		name    => $name // 'pgu_session',
+		in      => '',
+		out     => '',
+		err     => '',
+		n       => 0,
+		pending => undef,
+		timeout => $opt{timeout} // $PgUringTest::TIMEOUT,
+	}, $class;
+
+	$self->{timer} = IPC::Run::timer($self->{timeout});
+	my $connstr =
+	  $node->connstr('postgres') . " application_name=$self->{name}";
+	$self->{h} = IPC::Run::start(
+		[ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=0', '-d', $connstr ],
+		'<', \$self->{in}, '>', \$self->{out}, '2>', \$self->{err},
+		$self->{timer});
+	my ($pid, $err) = $self->query("\\set VERBOSITY verbose\nSELECT pg_backend_pid()");
+	die "session $self->{name} could not connect: $err"
+	  unless defined $pid && $pid =~ /^\d+$/;
+	$self->{pid} = $pid;
+	return $self;
+}
+
+sub pid { return $_[0]->{pid}; }
+
+# Send SQL without waiting for its result.
+sub begin
+{
+	my ($self, $sql) = @_;
+	die "session $self->{name}: a query is still pending"
+	  if defined $self->{pending};
+	my $marker = "__pgu_done_$self->{name}_" . ++$self->{n} . '__';
+
+	# terminate a trailing SQL statement, unless it is a backslash command
+	$sql =~ s/\s+$//;
+	$sql .= ';' unless $sql =~ /;$/ || $sql =~ /(^|\n)\s*\\[^\n]*$/;
+	$self->{pending} = $marker;
+	$self->{in} .= "$sql\n\\echo $marker\n\\warn $marker\n";
+	$self->{h}->pump_nb if $self->{h}->pumpable;
+	return;
+}
+
+sub alive
+{
+	my ($self) = @_;
+	return $self->{h}->pumpable;
+}
+
+# Has the pending query finished (or the session gone)?
+sub done
+{
+	my ($self) = @_;
+	return 1 unless defined $self->{pending};
+	$self->{h}->pump_nb if $self->{h}->pumpable;
+	my $m = $self->{pending};
+	return 1
+	  if $self->{out} =~ /\Q$m\E/ && $self->{err} =~ /\Q$m\E/;
+	return !$self->{h}->pumpable;
+}
+
+# Wait up to $timeout seconds for the pending query to finish, without
+# collecting its result.  Returns whether it did.
+sub wait_done
+{
+	my ($self, $timeout) = @_;
+	my $tries = int(20 * $timeout) || 1;
+	for (1 .. $tries)
+	{
+		return 1 if $self->done;
+		Time::HiRes::usleep(50_000);
+	}
+	return $self->done;
+}
+
+# Wait for the pending query.  Returns (stdout, stderr) without the markers,
+# or, in scalar context, stdout.  On timeout returns stdout undef and
+# stderr 'timeout'; if the session died the output so far.
+sub finish
+{
+	my ($self, $timeout) = @_;
+	my $m = $self->{pending};
+	die "session $self->{name}: nothing pending" unless defined $m;
+
+	$self->{timer}->start($timeout // $self->{timeout});
+	while (!($self->{out} =~ /\Q$m\E/ && $self->{err} =~ /\Q$m\E/))
+	{
+		last unless $self->{h}->pumpable;
+		last if $self->{timer}->is_expired;
+		$self->{h}->pump;
+	}
+	my $complete = $self->{out} =~ /\Q$m\E/ && $self->{err} =~ /\Q$m\E/;
+	my $timed_out = !$complete && $self->{h}->pumpable;
+	my ($out, $err) = ($self->{out}, $self->{err});
+	$out =~ s/\Q$m\E\n?//;
+	$err =~ s/\Q$m\E\n?//;
+	$self->{out} = $self->{err} = '';
+	undef $self->{pending};
+	if ($timed_out)
+	{
+		Test::More::diag("session $self->{name} timed out; output so far:\n"
+			  . "stdout: $out\nstderr: $err");
+		return wantarray ? (undef, 'timeout') : undef;
+	}
+	chomp $out;
+	chomp $err;
+	return wantarray ? ($out, $err) : $out;
+}
+
+sub query
+{
+	my ($self, $sql, $timeout) = @_;
+	$self->begin($sql);
+	return $self->finish($timeout);
+}
+
+# Wait for the psql process to end (after the server dropped us).
+sub wait_exit
+{
+	my ($self, $timeout) = @_;
+	$self->{timer}->start($timeout // $self->{timeout});
+	while ($self->{h}->pumpable && !$self->{timer}->is_expired)
+	{
+		$self->{h}->pump;
+	}
+	my $gone = !$self->{h}->pumpable;
+	eval { $self->{h}->finish } if $gone;
+	return $gone;
+}
+
+# Output collected so far (e.g. the FATAL of a terminated session).
+sub stderr_so_far
+{
+	my ($self) = @_;
+	$self->{h}->pump_nb if $self->{h}->pumpable;
+	return $self->{err};
+}
+
+sub quit
+{
+	my ($self) = @_;
+	return unless $self->{h};
+	if ($self->{h}->pumpable)
+	{
+		$self->{in} .= "\\q\n";
+		$self->{timer}->start(10);
+		eval {
+			$self->{h}->pump
+			  while $self->{h}->pumpable && !$self->{timer}->is_expired;
+		};
+	}
+	eval { $self->{h}->kill_kill(grace => 2) } if $self->{h}->pumpable;
+	eval { $self->{h}->finish };
+	undef $self->{h};
+	return;
+}
+
+sub DESTROY
+{
+	my ($self) = @_;
+	local ($@, $?);
+	$self->quit if $self->{h};
+}
+
+1;
