@@ -101,6 +101,7 @@ typedef struct PgUringShared
 {
 	int			nrings;
 	int			queue_depth;
+	pg_atomic_uint32 next_ring;	/* round-robin ring assignment */
 	bool		uring_mode;		/* rings were created */
 	int			setup_errno;	/* why not, if not */
 	char		setup_error[256];

@@ -189,6 +189,7 @@ pgu_ring_shmem_init(void)
 	memset(pgu_shared, 0, pgu_ring_shmem_size());
 	pgu_shared->nrings = pgu_nrings;
 	pgu_shared->queue_depth = pgu_queue_depth;
+	pg_atomic_init_u32(&pgu_shared->next_ring, 0);
 	pgu_shared->rings = (PgUringRing *) ((char *) pgu_shared +
 										 MAXALIGN(sizeof(PgUringShared)));
 	locks = GetNamedLWLockTranche(PGU_TRANCHE_NAME);
@@ -253,13 +254,20 @@ pgu_ring(int i)
 	return &pgu_shared->rings[i];
 }
 
-/* The ring this backend submits to: fixed per PGPROC, independent of load. */
+/*
+ * The ring this process submits to, chosen round-robin on first use and
+ * fixed for the life of the process, so concurrent backends spread evenly
+ * over the rings (PGPROC numbers modulo the ring count did not).
+ */
 int
 pgu_my_ring(void)
 {
-	int			procno = MyProc ? MyProc->pgprocno : MyProcPid;
+	static int	my_ring = -1;
 
-	return procno % pgu_shared->nrings;
+	if (my_ring < 0)
+		my_ring = (int) (pg_atomic_fetch_add_u32(&pgu_shared->next_ring, 1) %
+						 (uint32) pgu_shared->nrings);
+	return my_ring;
 }
 
 const char *
