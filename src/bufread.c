@@ -102,6 +102,7 @@ struct PgUringReader
 	int			nstaged;		/* the last nstaged of the FIFO */
 	int			npinned;
 	int			maxpins;
+	int			combine;		/* most blocks per readv */
 	/* the run being built in the slot at the tail, if open */
 	bool		open_run;
 	/* other backends' buffer reads we skipped and must see finished */
@@ -345,6 +346,7 @@ pgu_reader_begin(Relation rel, ForkNumber fork, int depth)
 	r->fifo = palloc(sizeof(PgUringHandle) * r->depth);
 	r->batch = palloc(sizeof(PgUringHandle) * r->depth);
 	r->maxpins = Max(1, Min(PGU_MAX_PINS, NBuffers / 8));
+	r->combine = PGU_MAX_COMBINE;
 	r->maxforeign = 64;
 	r->foreign = palloc(sizeof(int) * r->maxforeign);
 	return r;
@@ -521,7 +523,7 @@ run_for(PgUringReader *r, BlockNumber blkno)
 		t = &slot->target.buf;
 		if (t->nblocks == 0 ||
 			(blkno == t->first_block + t->nblocks &&
-			 t->nblocks < PGU_MAX_COMBINE &&
+			 t->nblocks < r->combine &&
 			 blkno / RELSEG_SIZE == t->first_block / RELSEG_SIZE))
 		{
 			if (t->nblocks == 0)
@@ -662,10 +664,24 @@ claim_block(PgUringReader *r, BlockNumber blkno, int *buf_id)
 	LWLockRelease(partition);
 	if (existing >= 0)
 	{
-		if (buf_io_map[existing] >= 0 &&
-			pgu_slot(buf_io_map[existing])->owner_pid != MyProcPid)
-			remember_foreign(r, existing);
-		return CLAIM_CACHED;
+		uint32		existing_state = pg_atomic_read_u32(&GetBufferDescriptor(existing)->state);
+
+		if (existing_state & BM_IO_IN_PROGRESS)
+		{
+			/* being read (or written); if through a ring by another backend, help later */
+			if (buf_io_map[existing] >= 0 &&
+				pgu_slot(buf_io_map[existing])->owner_pid != MyProcPid)
+				remember_foreign(r, existing);
+			return CLAIM_CACHED;
+		}
+		if (existing_state & BM_VALID)
+			return CLAIM_CACHED;
+
+		/*
+		 * In the table but not valid: an earlier read of it failed (by us or
+		 * by core).  Not in flight, so core may be asked for it: it comes back
+		 * through the zero-and-lock path below, to be read again.
+		 */
 	}
 
 	hits = pgBufferUsage.shared_blks_hit;
@@ -755,21 +771,59 @@ report_io_failure(PgUringReader *r, ReadFailure *f)
 					f->blkno, path, Max(0, f->result - (f->expected - BLCKSZ)), BLCKSZ)));
 }
 
+static void
+drain_reader(PgUringReader *r)
+{
+	close_run(r);
+	flush_staged(r);
+	while (r->count > 0)
+		reclaim_oldest(r);
+}
+
 /*
- * Wait for everything, drop all pins, close the files.  Then report
- * failures: an IO error or short read with file, block and errno; a page
- * that failed verification is read again through core, which raises core's
- * own error (or, under zero_damaged_pages, zeroes it with core's warning).
+ * Wait for everything and drop all pins.  A combined read that failed as a
+ * whole (IO error, short read) says nothing about which of its blocks is
+ * bad, so its blocks are read again one at a time.  Then report failures:
+ * an IO error or short read with file, block and errno; a page that failed
+ * verification is read again through core, which raises core's own error
+ * (or, under zero_damaged_pages, zeroes it with core's warning).  The other
+ * blocks are read and cached either way.
  */
 int64
 pgu_reader_finish(PgUringReader *r)
 {
 	int			i;
 
-	close_run(r);
-	flush_staged(r);
-	while (r->count > 0)
-		reclaim_oldest(r);
+	drain_reader(r);
+
+	if (r->combine > 1)
+	{
+		int			nretry = 0;
+		BlockNumber *retry = NULL;
+		int			nkeep = 0;
+
+		for (i = 0; i < r->nfailures; i++)
+		{
+			ReadFailure *f = &r->failures[i];
+
+			if (f->result < f->expected)
+			{
+				if (retry == NULL)
+					retry = palloc(sizeof(BlockNumber) * r->nfailures);
+				retry[nretry++] = f->blkno;
+			}
+			else
+				r->failures[nkeep++] = *f;
+		}
+		if (nretry > 0)
+		{
+			r->nfailures = nkeep;
+			r->combine = 1;
+			for (i = 0; i < nretry; i++)
+				pgu_reader_add(r, retry[i]);
+			drain_reader(r);
+		}
+	}
 	close_segments(r);
 
 	/* blocks other backends were reading through a ring: help them finish */

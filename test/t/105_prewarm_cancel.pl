@@ -1,0 +1,242 @@
+
+# Interrupting a prewarm: cancel, statement_timeout, terminate, SIGKILL.
+#
+# Session A prewarms a ~20 MB table slowly: pg_uring.test_hold_reap = on on
+# a one-ring node whose reaper waits pg_uring.reaper_delay = 500 ms, so A
+# gets one batch (<= 256 pinned blocks) done per half second.  In the middle
+# of it A is
+#   - cancelled (pg_cancel_backend): "canceling statement due to user
+#     request";
+#   - timed out (statement_timeout);
+#   - terminated (pg_terminate_backend): its connection ends, no crash
+#     restart;
+#   - killed with SIGKILL: crash restart.
+# After each: no row in pg_uring_ios, nothing in flight, no buffer pinned,
+# the server runs (another session stays connected, except after SIGKILL),
+# a plain SELECT of the whole table completes (no buffer stuck
+# IO-in-progress; statement_timeout bounds it) with the right data, and a
+# new prewarm caches every block.  At the end amcheck finds nothing.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use PgUringTest;
+
+# ---------------------------------------------------------------------------
+# helpers (local to this file)
+# ---------------------------------------------------------------------------
+sub pw_node
+{
+	my ($name, %conf) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(extra => ['--data-checksums']);
+	my %all = (
+		autovacuum                      => 'off',
+		max_connections                 => '30',
+		shared_preload_libraries        => 'pg_uring',
+		shared_buffers                  => '128MB',
+		max_parallel_workers_per_gather => '0',
+		jit                             => 'off',
+		restart_after_crash             => 'on',
+		%conf);
+	$node->append_conf('postgresql.conf',
+		join('', map { "$_ = '$all{$_}'\n" } sort keys %all));
+	return $node;
+}
+
+sub pw_ncached
+{
+	my ($node, $rel) = @_;
+	return $node->safe_psql(
+		'postgres', qq{
+		SELECT count(*) FROM pg_buffercache
+		 WHERE relfilenode = pg_relation_filenode('$rel')
+		   AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+		   AND relforknumber = 0});
+}
+
+# highest block of A's buffer reads in pg_uring_ios, -1 if none
+sub pw_max_block
+{
+	my ($node, $pid) = @_;
+	my $out = $node->safe_psql(
+		'postgres', qq{
+		SELECT coalesce(max(substring(target from 'blocks \\d+-(\\d+)\$')::int), -1)
+		  FROM pg_uring_ios WHERE owner_pid = $pid AND op = 'buffer read'});
+	return $out;
+}
+
+my $digest_sql = q{SELECT count(*) || ':' || md5(string_agg(id || ':' || h, ',' ORDER BY id)) FROM t};
+my $nrows = 250000;
+
+# ---------------------------------------------------------------------------
+# setup
+# ---------------------------------------------------------------------------
+my $node = pw_node(
+	'cancel',
+	'pg_uring.rings'        => '1',
+	'pg_uring.reaper_delay' => '500');
+pgu_start($node);
+$node->safe_psql(
+	'postgres', qq{
+	CREATE EXTENSION pg_buffercache;
+	CREATE TABLE t (id int NOT NULL, h text NOT NULL);
+	INSERT INTO t SELECT g, repeat(md5(g::text), 2) FROM generate_series(1, $nrows) g;
+	CREATE UNIQUE INDEX t_idx ON t (id);
+	VACUUM (FREEZE) t;
+	CHECKPOINT;
+});
+my $nblocks = $node->safe_psql('postgres', "SELECT pg_relation_size('t') / 8192");
+my $digest  = $node->safe_psql('postgres', $digest_sql);
+is( $digest,
+	$node->safe_psql('postgres',
+		"SELECT count(*) || ':' || md5(string_agg(g || ':' || repeat(md5(g::text), 2), ',' ORDER BY g)) FROM generate_series(1, $nrows) g"
+	),
+	'reference digest');
+cmp_ok($nblocks, '>', 4 * 256, "table has $nblocks blocks (several batches of 256)");
+
+# Start a slow prewarm in a new session; return it once its reads have got
+# past the first batch, with IOs still pending.
+sub slow_prewarm
+{
+	my ($label, %opt) = @_;
+	my $a = pgu_session($node, 'victim');
+	$a->query('SET pg_uring.test_hold_reap = on');
+	$a->query("SET statement_timeout = '$opt{timeout}'") if $opt{timeout};
+	$a->begin("SELECT pg_uring_prewarm('t')");
+	my $pid = $a->pid;
+	ok(pgu_poll(sub { pw_max_block($node, $pid) >= 300 || $a->done }),
+		"$label: A's prewarm is past the first batch");
+	ok(!$a->done, "$label: and still running");
+	cmp_ok($node->safe_psql('postgres',
+			"SELECT count(*) FROM pg_uring_ios WHERE owner_pid = $pid"),
+		'>', 0, "$label: with IOs in pg_uring_ios");
+	return $a;
+}
+
+# The checks after A is gone or has failed.  $a may still be connected.
+sub check_clean
+{
+	my ($label, $observer) = @_;
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_uring_ios'), 0,
+		"$label: no row in pg_uring_ios");
+	is($node->safe_psql('postgres', 'SELECT sum(in_flight) FROM pg_uring_stats'), 0,
+		"$label: nothing in flight");
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_buffercache WHERE pinning_backends > 0'),
+		0, "$label: no buffer pinned");
+	if ($observer)
+	{
+		my ($o, $e) = $observer->query('SELECT 1');
+		is($o, '1', "$label: another session is still connected (no crash restart)");
+	}
+
+	# pg_uring reads what is missing; every block is then valid
+	my $before = pw_ncached($node, 't');
+	my ($rc, $out, $err) = $node->psql('postgres', "SELECT pg_uring_prewarm('t')");
+	is($err, '', "$label: a new prewarm succeeds");
+	is($out, $nblocks - $before,
+		"$label: and reads the " . ($nblocks - $before) . " blocks not cached ($before were)")
+	  or note "it returned '$out'";
+	is(pw_ncached($node, 't'), $nblocks, "$label: every block of t is cached now");
+
+	# core reads the whole table, bounded in time
+	($rc, $out, $err) = $node->psql('postgres',
+		"SET statement_timeout = '30s'; $digest_sql");
+	is($out, $digest, "$label: a plain SELECT completes with the right data")
+	  or note $err;
+	return;
+}
+
+# ---------------------------------------------------------------------------
+# cancel
+# ---------------------------------------------------------------------------
+$node->restart;
+my $obs = pgu_session($node, 'observer');
+my $a = slow_prewarm('cancel');
+ok($node->safe_psql('postgres', "SELECT pg_cancel_backend(" . $a->pid . ")") eq 't',
+	'cancel: pg_cancel_backend');
+my ($out, $err) = $a->finish;
+like($err, qr/ERROR:  57014: canceling statement due to user request/,
+	'cancel: A gets "canceling statement due to user request"');
+check_clean('cancel', $obs);
+($out, $err) = $a->query('SELECT 42');
+is($out, '42', 'cancel: A\'s session is usable afterwards');
+$a->quit;
+
+# ---------------------------------------------------------------------------
+# statement_timeout
+# ---------------------------------------------------------------------------
+$node->restart;
+$obs = pgu_session($node, 'observer');
+$a   = slow_prewarm('timeout', timeout => '2s');
+($out, $err) = $a->finish;
+like($err, qr/ERROR:  57014: canceling statement due to statement timeout/,
+	'timeout: A gets "canceling statement due to statement timeout"');
+check_clean('timeout', $obs);
+$a->quit;
+
+# ---------------------------------------------------------------------------
+# terminate
+# ---------------------------------------------------------------------------
+$node->restart;
+$obs = pgu_session($node, 'observer');
+$a   = slow_prewarm('terminate');
+my $apid = $a->pid;
+ok($node->safe_psql('postgres', "SELECT pg_terminate_backend($apid)") eq 't',
+	'terminate: pg_terminate_backend');
+ok($a->wait_exit, 'terminate: A\'s connection ends');
+like($a->stderr_so_far, qr/FATAL:  57P01: terminating connection due to administrator command/,
+	'terminate: A gets "terminating connection due to administrator command"');
+ok(pgu_poll(sub {
+			$node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $apid") == 0
+		}),
+	'terminate: A\'s backend is gone');
+check_clean('terminate', $obs);
+
+# ---------------------------------------------------------------------------
+# SIGKILL: crash restart
+# ---------------------------------------------------------------------------
+$node->restart;
+$obs = pgu_session($node, 'observer');
+$a   = slow_prewarm('sigkill');
+$apid = $a->pid;
+my $log_offset = -s $node->logfile;
+ok(kill('KILL', $apid), 'sigkill: SIGKILL sent to A');
+ok($a->wait_exit, 'sigkill: A\'s connection ends');
+ok($node->poll_query_until('postgres', 'SELECT 1', '1'),
+	'sigkill: the server accepts connections again');
+my ($oo, $oe) = $obs->query('SELECT 1', 20);
+isnt($oo, '1', 'sigkill: the other sessions were dropped (crash restart)');
+like($oe, qr/terminating connection because of crash of another server process|server closed the connection|connection to server was lost/,
+	'sigkill: the other session learns of the crash');
+ok($node->log_contains('all server processes terminated; reinitializing', $log_offset),
+	'sigkill: the postmaster reinitialized');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_uring_ios'), 0,
+	'sigkill: no row in pg_uring_ios');
+is($node->safe_psql('postgres', 'SELECT pg_uring_prewarm(\'t\')'), $nblocks,
+	'sigkill: prewarm after the crash restart reads every block');
+is(pw_ncached($node, 't'), $nblocks, 'sigkill: every block of t is cached');
+is($node->safe_psql('postgres', $digest_sql), $digest, 'sigkill: data right');
+check_clean('sigkill (after restart)', undef);
+
+# the reaper came back
+ok(pgu_poll(sub { scalar(my @r = pgu_children($node, qr/pg_uring reaper/)) == 1 }),
+	'sigkill: the reaper runs again');
+
+# ---------------------------------------------------------------------------
+# amcheck
+# ---------------------------------------------------------------------------
+$node->safe_psql('postgres', 'CREATE EXTENSION amcheck');
+is($node->safe_psql('postgres', "SELECT count(*) FROM verify_heapam('t')"),
+	0, 'verify_heapam(t) finds nothing');
+is($node->safe_psql('postgres', "SELECT bt_index_check('t_idx', true)"),
+	'', 'bt_index_check(t_idx, heapallindexed) passes');
+
+$node->stop;
+done_testing();
