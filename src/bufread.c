@@ -75,7 +75,12 @@ extern bool ignore_checksum_failure;
 
 /* pins one reader may hold at once (and never more than 1/8 of the pool) */
 #define PGU_MAX_PINS 256
-/* reads in flight before IOSQE_ASYNC hands the copies to kernel workers */
+/*
+ * Reads submitted inline before IOSQE_ASYNC hands the rest to kernel
+ * workers.  Buffered reads from the page cache complete inside the submit
+ * call, so counting reads in flight would never reach it: the copies would
+ * stay on this CPU while the other sits idle.
+ */
 #define PGU_ASYNC_AFTER 2
 
 static int32 *buf_io_map = NULL;
@@ -103,6 +108,7 @@ struct PgUringReader
 	int			npinned;
 	int			maxpins;
 	int			combine;		/* most blocks per readv */
+	int64		nsubmitted;		/* reads this reader has submitted */
 	/* the run being built in the slot at the tail, if open */
 	bool		open_run;
 	/* other backends' buffer reads we skipped and must see finished */
@@ -450,7 +456,7 @@ close_run(PgUringReader *r)
 		return;
 	}
 	slot->target.buf.fd = seg_fd(r, slot->target.buf.first_block);
-	if (r->count - r->nstaged >= PGU_ASYNC_AFTER)
+	if (r->nsubmitted++ >= PGU_ASYNC_AFTER)
 		slot->flags |= PGU_IO_ASYNC;
 
 	/*
