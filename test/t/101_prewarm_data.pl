@@ -25,71 +25,11 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use PgUringTest;
+use PgUringPrewarm;
 
 # ---------------------------------------------------------------------------
 # helpers (local to this file)
 # ---------------------------------------------------------------------------
-
-# a node with data checksums and pg_uring preloaded, not started
-sub pw_node
-{
-	my ($name, %conf) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(extra => ['--data-checksums']);
-	my %all = (
-		autovacuum                 => 'off',
-		max_connections            => '30',
-		shared_preload_libraries   => 'pg_uring',
-		shared_buffers             => '128MB',
-		max_parallel_workers_per_gather => '0',
-		jit                        => 'off',
-		%conf);
-	$node->append_conf('postgresql.conf',
-		join('', map { "$_ = '$all{$_}'\n" } sort keys %all));
-	return $node;
-}
-
-# pg_uring_stats summed over the rings
-sub pw_stats
-{
-	my ($node) = @_;
-	my @cols = qw(in_flight submitted completed reaped_by_issuer
-	  reaped_by_other reaped_by_reaper errors cancelled buffer_reads
-	  buffer_blocks buffer_read_failures zero_page_fills buffer_ios_helped);
-	my @v = split /\|/,
-	  $node->safe_psql('postgres',
-		'SELECT ' . join(', ', map { "sum($_)" } @cols) . ' FROM pg_uring_stats');
-	my %s;
-	@s{@cols} = @v;
-	return \%s;
-}
-
-# blocks of a relation (main fork) valid in shared_buffers, as a sorted list
-sub pw_cached_blocks
-{
-	my ($node, $rel) = @_;
-	my $out = $node->safe_psql(
-		'postgres', qq{
-		SELECT relblocknumber FROM pg_buffercache
-		 WHERE relfilenode = pg_relation_filenode('$rel')
-		   AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
-		   AND relforknumber = 0
-		 ORDER BY 1});
-	return $out eq '' ? () : split /\n/, $out;
-}
-
-sub pw_ncached
-{
-	my @b = pw_cached_blocks(@_);
-	return scalar @b;
-}
-
-sub pw_nblocks
-{
-	my ($node, $rel) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT pg_relation_size('$rel') / current_setting('block_size')::int");
-}
 
 # digest of the heap (seq scan) and of the index (index-only scan)
 sub pw_digests

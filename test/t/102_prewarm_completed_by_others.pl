@@ -27,53 +27,11 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use PgUringTest;
+use PgUringPrewarm;
 
 # ---------------------------------------------------------------------------
 # helpers (local to this file)
 # ---------------------------------------------------------------------------
-sub pw_node
-{
-	my ($name, %conf) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(extra => ['--data-checksums']);
-	my %all = (
-		autovacuum                      => 'off',
-		max_connections                 => '30',
-		shared_preload_libraries        => 'pg_uring',
-		shared_buffers                  => '128MB',
-		max_parallel_workers_per_gather => '0',
-		jit                             => 'off',
-		%conf);
-	$node->append_conf('postgresql.conf',
-		join('', map { "$_ = '$all{$_}'\n" } sort keys %all));
-	return $node;
-}
-
-sub pw_stats
-{
-	my ($node) = @_;
-	my @cols = qw(in_flight submitted completed reaped_by_issuer
-	  reaped_by_other reaped_by_reaper errors cancelled buffer_reads
-	  buffer_blocks buffer_read_failures zero_page_fills buffer_ios_helped);
-	my @v = split /\|/,
-	  $node->safe_psql('postgres',
-		'SELECT ' . join(', ', map { "sum($_)" } @cols) . ' FROM pg_uring_stats');
-	my %s;
-	@s{@cols} = @v;
-	return \%s;
-}
-
-sub pw_ncached
-{
-	my ($node, $rel) = @_;
-	return $node->safe_psql(
-		'postgres', qq{
-		SELECT count(*) FROM pg_buffercache
-		 WHERE relfilenode = pg_relation_filenode('$rel')
-		   AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
-		   AND relforknumber = 0});
-}
-
 # A's buffer reads in pg_uring_ios: [ [first, last, state], ... ]
 sub pw_reads_of
 {
@@ -120,14 +78,6 @@ sub pw_wait_all_submitted
 		});
 	note "A's reads: $last";
 	return $ok;
-}
-
-sub pw_wait_event
-{
-	my ($node, $pid) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT coalesce(wait_event_type, '') || ':' || coalesce(wait_event, '') FROM pg_stat_activity WHERE pid = $pid"
-	);
 }
 
 # ---------------------------------------------------------------------------

@@ -24,65 +24,11 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use PgUringTest;
+use PgUringPrewarm;
 
 # ---------------------------------------------------------------------------
 # helpers (local to this file)
 # ---------------------------------------------------------------------------
-sub pw_node
-{
-	my ($name, %conf) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(extra => ['--data-checksums']);
-	my %all = (
-		autovacuum                      => 'off',
-		max_connections                 => '30',
-		shared_preload_libraries        => 'pg_uring',
-		shared_buffers                  => '128MB',
-		max_parallel_workers_per_gather => '0',
-		jit                             => 'off',
-		%conf);
-	$node->append_conf('postgresql.conf',
-		join('', map { "$_ = '$all{$_}'\n" } sort keys %all));
-	return $node;
-}
-
-sub pw_stats
-{
-	my ($node) = @_;
-	my @cols = qw(in_flight submitted completed reaped_by_issuer
-	  reaped_by_other reaped_by_reaper errors cancelled buffer_reads
-	  buffer_blocks buffer_read_failures zero_page_fills buffer_ios_helped);
-	my @v = split /\|/,
-	  $node->safe_psql('postgres',
-		'SELECT ' . join(', ', map { "sum($_)" } @cols) . ' FROM pg_uring_stats');
-	my %s;
-	@s{@cols} = @v;
-	return \%s;
-}
-
-sub pw_cached_blocks
-{
-	my ($node, $rel) = @_;
-	my $out = $node->safe_psql(
-		'postgres', qq{
-		SELECT relblocknumber FROM pg_buffercache
-		 WHERE relfilenode = pg_relation_filenode('$rel')
-		   AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
-		   AND relforknumber = 0
-		 ORDER BY 1});
-	return $out eq '' ? () : split /\n/, $out;
-}
-
-sub pw_psql
-{
-	my ($node, $sql, %opt) = @_;
-	my ($out, $err);
-	my $rc = $node->psql($opt{db} // 'postgres', "\\set VERBOSITY verbose\n$sql",
-		stdout => \$out, stderr => \$err, on_error_stop => 1,
-		extra_params => $opt{extra_params} // []);
-	return ($rc, $out, $err);
-}
-
 # the blocks 0 .. n-1 missing from a sorted list
 sub pw_missing
 {

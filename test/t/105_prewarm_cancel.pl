@@ -27,50 +27,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use PgUringTest;
-
-# ---------------------------------------------------------------------------
-# helpers (local to this file)
-# ---------------------------------------------------------------------------
-sub pw_node
-{
-	my ($name, %conf) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(extra => ['--data-checksums']);
-	my %all = (
-		autovacuum                      => 'off',
-		max_connections                 => '30',
-		shared_preload_libraries        => 'pg_uring',
-		shared_buffers                  => '128MB',
-		max_parallel_workers_per_gather => '0',
-		jit                             => 'off',
-		restart_after_crash             => 'on',
-		%conf);
-	$node->append_conf('postgresql.conf',
-		join('', map { "$_ = '$all{$_}'\n" } sort keys %all));
-	return $node;
-}
-
-sub pw_ncached
-{
-	my ($node, $rel) = @_;
-	return $node->safe_psql(
-		'postgres', qq{
-		SELECT count(*) FROM pg_buffercache
-		 WHERE relfilenode = pg_relation_filenode('$rel')
-		   AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
-		   AND relforknumber = 0});
-}
-
-# highest block of A's buffer reads in pg_uring_ios, -1 if none
-sub pw_max_block
-{
-	my ($node, $pid) = @_;
-	my $out = $node->safe_psql(
-		'postgres', qq{
-		SELECT coalesce(max(substring(target from 'blocks \\d+-(\\d+)\$')::int), -1)
-		  FROM pg_uring_ios WHERE owner_pid = $pid AND op = 'buffer read'});
-	return $out;
-}
+use PgUringPrewarm;
 
 my $digest_sql = q{SELECT count(*) || ':' || md5(string_agg(id || ':' || h, ',' ORDER BY id)) FROM t};
 my $nrows = 250000;
@@ -80,6 +37,7 @@ my $nrows = 250000;
 # ---------------------------------------------------------------------------
 my $node = pw_node(
 	'cancel',
+	restart_after_crash     => 'on',
 	'pg_uring.rings'        => '1',
 	'pg_uring.reaper_delay' => '500');
 pgu_start($node);

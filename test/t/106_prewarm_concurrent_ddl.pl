@@ -31,42 +31,11 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use PgUringTest;
+use PgUringPrewarm;
 
 # ---------------------------------------------------------------------------
 # helpers (local to this file)
 # ---------------------------------------------------------------------------
-sub pw_node
-{
-	my ($name, %conf) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(extra => ['--data-checksums']);
-	my %all = (
-		autovacuum                      => 'off',
-		max_connections                 => '30',
-		shared_preload_libraries        => 'pg_uring',
-		shared_buffers                  => '128MB',
-		max_parallel_workers_per_gather => '0',
-		jit                             => 'off',
-		%conf);
-	$node->append_conf('postgresql.conf',
-		join('', map { "$_ = '$all{$_}'\n" } sort keys %all));
-	return $node;
-}
-
-sub pw_stats
-{
-	my ($node) = @_;
-	my @cols = qw(in_flight submitted completed reaped_by_issuer
-	  reaped_by_other reaped_by_reaper errors cancelled buffer_reads
-	  buffer_blocks buffer_read_failures zero_page_fills buffer_ios_helped);
-	my @v = split /\|/,
-	  $node->safe_psql('postgres',
-		'SELECT ' . join(', ', map { "sum($_)" } @cols) . ' FROM pg_uring_stats');
-	my %s;
-	@s{@cols} = @v;
-	return \%s;
-}
-
 # valid buffers of a relfilenode in this database (any fork)
 sub pw_nbuffers_of_filenode
 {
@@ -76,26 +45,6 @@ sub pw_nbuffers_of_filenode
 		SELECT count(*) FROM pg_buffercache
 		 WHERE relfilenode = $filenode
 		   AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())});
-}
-
-sub pw_ncached
-{
-	my ($node, $rel) = @_;
-	return $node->safe_psql(
-		'postgres', qq{
-		SELECT count(*) FROM pg_buffercache
-		 WHERE relfilenode = pg_relation_filenode('$rel')
-		   AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
-		   AND relforknumber = 0});
-}
-
-sub pw_max_block
-{
-	my ($node, $pid) = @_;
-	return $node->safe_psql(
-		'postgres', qq{
-		SELECT coalesce(max(substring(target from 'blocks \\d+-(\\d+)\$')::int), -1)
-		  FROM pg_uring_ios WHERE owner_pid = $pid AND op = 'buffer read'});
 }
 
 my $nrows = 120000;
@@ -127,13 +76,6 @@ sub expected_digest
 	);
 }
 
-sub wait_event
-{
-	my ($node, $pid) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT coalesce(wait_event_type, '') FROM pg_stat_activity WHERE pid = $pid");
-}
-
 # ---------------------------------------------------------------------------
 # setup
 # ---------------------------------------------------------------------------
@@ -161,7 +103,7 @@ for my $ddl ('TRUNCATE t', 'DROP TABLE t')
 		"$ddl: A's slow prewarm is under way");
 	ok(!$a->done, "$ddl: A still running");
 	$b->begin($ddl);
-	ok(pgu_poll(sub { wait_event($node, $b->pid) eq 'Lock' || $b->done }),
+	ok(pgu_poll(sub { pw_wait_event($node, $b->pid) =~ /^Lock:/ || $b->done }),
 		"$ddl: B waits for a lock");
 	ok(!$b->done, "$ddl: B has not finished while A runs");
 	my ($out, $err) = $a->finish;

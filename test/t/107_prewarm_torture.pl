@@ -27,46 +27,13 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 use PgUringTest;
-
-# ---------------------------------------------------------------------------
-# helpers (local to this file)
-# ---------------------------------------------------------------------------
-sub pw_node
-{
-	my ($name, %conf) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(extra => ['--data-checksums']);
-	my %all = (
-		autovacuum                      => 'off',
-		max_connections                 => '30',
-		shared_preload_libraries        => 'pg_uring',
-		shared_buffers                  => '16MB',
-		max_parallel_workers_per_gather => '0',
-		jit                             => 'off',
-		%conf);
-	$node->append_conf('postgresql.conf',
-		join('', map { "$_ = '$all{$_}'\n" } sort keys %all));
-	return $node;
-}
-
-sub pw_stats
-{
-	my ($node) = @_;
-	my @cols = qw(in_flight submitted completed reaped_by_issuer
-	  reaped_by_other reaped_by_reaper errors cancelled buffer_reads
-	  buffer_blocks buffer_read_failures zero_page_fills buffer_ios_helped);
-	my @v = split /\|/,
-	  $node->safe_psql('postgres',
-		'SELECT ' . join(', ', map { "sum($_)" } @cols) . ' FROM pg_uring_stats');
-	my %s;
-	@s{@cols} = @v;
-	return \%s;
-}
+use PgUringPrewarm;
 
 my $nrows    = 250000;
 my $duration = 20;
 
-my $node = pw_node('torture', 'pg_uring.rings' => '2', 'pg_uring.reaper_delay' => '5');
+my $node = pw_node('torture', shared_buffers => '16MB',
+	'pg_uring.rings' => '2', 'pg_uring.reaper_delay' => '5');
 pgu_start($node);
 $node->safe_psql(
 	'postgres', qq{

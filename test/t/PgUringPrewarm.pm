@@ -1,0 +1,146 @@
+
+# Helpers shared by the pg_uring_prewarm TAP tests (test/t/1*.pl).
+#
+# Loaded like PgUringTest, next to which it is used:
+#   use FindBin; use lib $FindBin::RealBin; use PgUringPrewarm;
+# It is not a test itself (prove only runs *.pl here).
+#
+# Provides:
+#   pw_node           a node (initialised, not started) with data checksums,
+#                     pg_uring preloaded and the prewarm tests' settings
+#                     (shared_buffers = 128MB, ...); %conf adds or overrides
+#   pw_stats          every counter of pg_uring_stats summed over the rings,
+#                     as a hash ref
+#   pw_cached_blocks  the main-fork blocks of a relation valid in
+#                     shared_buffers (pg_buffercache), as a sorted list
+#   pw_ncached        how many there are
+#   pw_nblocks        the size of a relation in blocks
+#   pw_psql           psql with verbose errors (SQLSTATE in the message),
+#                     returning (rc, stdout, stderr)
+#   pw_max_block      the highest block of a backend's buffer reads in
+#                     pg_uring_ios, -1 if none
+#   pw_wait_event     a backend's 'wait_event_type:wait_event'
+#
+# The tests need pg_buffercache created for pw_cached_blocks and pw_ncached.
+
+package PgUringPrewarm;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+
+use PostgreSQL::Test::Cluster;
+
+our @EXPORT = qw(
+  pw_node pw_stats pw_cached_blocks pw_ncached pw_nblocks pw_psql
+  pw_max_block pw_wait_event
+);
+
+# the columns of pg_uring_stats pw_stats sums
+my @stats_cols = qw(in_flight submitted completed reaped_by_issuer
+  reaped_by_other reaped_by_reaper errors cancelled buffer_reads
+  buffer_blocks buffer_read_failures zero_page_fills buffer_ios_helped);
+
+# A node with data checksums and pg_uring preloaded, not started.  %conf are
+# settings added to or replacing the defaults below (shared_buffers =>
+# '16MB', restart_after_crash => 'on', 'pg_uring.rings' => '1', ...).
+sub pw_node
+{
+	my ($name, %conf) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(extra => ['--data-checksums']);
+	my %all = (
+		autovacuum                      => 'off',
+		max_connections                 => '30',
+		shared_preload_libraries        => 'pg_uring',
+		shared_buffers                  => '128MB',
+		max_parallel_workers_per_gather => '0',
+		jit                             => 'off',
+		%conf);
+	$node->append_conf('postgresql.conf',
+		join('', map { "$_ = '$all{$_}'\n" } sort keys %all));
+	return $node;
+}
+
+# pg_uring_stats summed over the rings: { column => sum }
+sub pw_stats
+{
+	my ($node) = @_;
+	my @v = split /\|/,
+	  $node->safe_psql('postgres',
+		'SELECT ' . join(', ', map { "sum($_)" } @stats_cols) . ' FROM pg_uring_stats');
+	my %s;
+	@s{@stats_cols} = @v;
+	return \%s;
+}
+
+# blocks of a relation (main fork) valid in shared_buffers, as a sorted list
+sub pw_cached_blocks
+{
+	my ($node, $rel) = @_;
+	my $out = $node->safe_psql(
+		'postgres', qq{
+		SELECT relblocknumber FROM pg_buffercache
+		 WHERE relfilenode = pg_relation_filenode('$rel')
+		   AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+		   AND relforknumber = 0
+		 ORDER BY 1});
+	return $out eq '' ? () : split /\n/, $out;
+}
+
+# the number of those blocks
+sub pw_ncached
+{
+	my ($node, $rel) = @_;
+	return $node->safe_psql(
+		'postgres', qq{
+		SELECT count(*) FROM pg_buffercache
+		 WHERE relfilenode = pg_relation_filenode('$rel')
+		   AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+		   AND relforknumber = 0});
+}
+
+# size of a relation (main fork) in blocks
+sub pw_nblocks
+{
+	my ($node, $rel) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT pg_relation_size('$rel') / current_setting('block_size')::int");
+}
+
+# psql with verbose errors (SQLSTATE in the message), stopping at the first
+# error; returns (rc, out, err).  Options: db (default postgres),
+# extra_params (e.g. [ '-U', 'plain' ]).
+sub pw_psql
+{
+	my ($node, $sql, %opt) = @_;
+	my ($out, $err);
+	my $rc = $node->psql($opt{db} // 'postgres', "\\set VERBOSITY verbose\n$sql",
+		stdout => \$out, stderr => \$err, on_error_stop => 1,
+		extra_params => $opt{extra_params} // []);
+	return ($rc, $out, $err);
+}
+
+# highest block of the buffer reads of backend $pid in pg_uring_ios, -1 if
+# none
+sub pw_max_block
+{
+	my ($node, $pid) = @_;
+	return $node->safe_psql(
+		'postgres', qq{
+		SELECT coalesce(max(substring(target from 'blocks \\d+-(\\d+)\$')::int), -1)
+		  FROM pg_uring_ios WHERE owner_pid = $pid AND op = 'buffer read'});
+}
+
+# what backend $pid waits on: 'wait_event_type:wait_event' (':' when it does
+# not wait, '' when there is no such backend)
+sub pw_wait_event
+{
+	my ($node, $pid) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT coalesce(wait_event_type, '') || ':' || coalesce(wait_event, '') FROM pg_stat_activity WHERE pid = $pid"
+	);
+}
+
+1;
