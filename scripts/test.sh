@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # The test command: on a fresh Debian 12 machine, as root, installs the
 # dependencies, builds pg_uring with -Werror, installs it, and runs every
-# test (pg_regress and TAP) as the postgres OS user, which PostgreSQL needs.
+# test (pg_regress and TAP) as the postgres OS user, which PostgreSQL needs:
+# first against Debian's PostgreSQL 15, then against an assert-enabled
+# PostgreSQL 15 built from Debian's source package (scripts/build-cassert-pg.sh),
+# which catches pin, lock and resource-owner misuse.
 # Ends with one line "N passed, N failed".
+#
+# PGU_SKIP_DEPS=1 skips apt; PGU_SKIP_CASSERT=1 skips the assert-enabled run.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+CASSERT_PREFIX=${PGU_CASSERT_PREFIX:-/opt/pg15-cassert}
 export PG_CONFIG
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -17,12 +23,6 @@ if [ "${PGU_SKIP_DEPS:-0}" != 1 ]; then
 	bash "$top/scripts/install-deps.sh"
 fi
 bash "$top/scripts/build.sh"
-
-# The server refuses to run as root: test from a copy the postgres user owns.
-work=$(mktemp -d /var/tmp/pg_uring-test.XXXXXX)
-cp -a "$top/." "$work/"
-rm -rf "$work/tmp_check"
-chown -R postgres:postgres "$work"
 
 # The io_uring-disabled startup test flips kernel.io_uring_disabled through
 # this one narrow sudo rule, and puts it back; removed again on exit.
@@ -41,30 +41,66 @@ cleanup() {
 }
 trap cleanup EXIT
 
-as_pg() { su postgres -s /bin/bash -c "cd '$work' && PG_CONFIG='$PG_CONFIG' PGU_SYSCTL='$sysctl_bin' $*"; }
+passed=0
+failed=0
+kept=()
 
-set +e
-as_pg bash test/regress.sh 2>&1 | tee "$work/regress.out"
-regress_rc=${PIPESTATUS[0]}
-as_pg bash test/tap.sh 2>&1 | tee "$work/tap.out"
-tap_rc=${PIPESTATUS[0]}
-set -e
+# run_suites LABEL PG_CONFIG: both suites as postgres, from a copy it owns
+run_suites() {
+	local label=$1 pgc=$2 work regress_rc tap_rc r_ok r_fail t_total t_fail t_bad f
+	work=$(mktemp -d /var/tmp/pg_uring-test.XXXXXX)
+	cp -a "$top/." "$work/"
+	rm -rf "$work/tmp_check"
+	chown -R postgres:postgres "$work"
+	echo "=== $label: $("$pgc" --version) ($pgc)"
 
-r_ok=$(grep -cE '^(ok|test) .* \.\.\. +ok|^ok [0-9]+ ' "$work/regress.out" || true)
-r_fail=$(grep -cE '\.\.\. +FAILED|^not ok ' "$work/regress.out" || true)
-t_total=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$work/tap.out" | tail -1)
-t_total=${t_total:-0}
-t_fail=$(sed -n 's/.*Failed \([0-9]*\)\/[0-9]* subtests.*/\1/p' "$work/tap.out" | awk '{s+=$1} END {print s+0}')
-t_bad=$(grep -cE '(Wstat|Bad plan|No plan found)' "$work/tap.out" || true)
-passed=$((r_ok + t_total - t_fail))
-failed=$((r_fail + t_fail + t_bad))
-if [ "$regress_rc" -ne 0 ] && [ "$r_fail" -eq 0 ]; then failed=$((failed + 1)); fi
-if [ "$tap_rc" -ne 0 ] && [ "$t_fail" -eq 0 ] && [ "$t_bad" -eq 0 ]; then failed=$((failed + 1)); fi
+	set +e
+	su postgres -s /bin/bash -c "cd '$work' && PG_CONFIG='$pgc' bash test/regress.sh" 2>&1 | tee "$work/regress.out"
+	regress_rc=${PIPESTATUS[0]}
+	su postgres -s /bin/bash -c "cd '$work' && PG_CONFIG='$pgc' PGU_SYSCTL='$sysctl_bin' bash test/tap.sh" 2>&1 | tee "$work/tap.out"
+	tap_rc=${PIPESTATUS[0]}
+	set -e
 
-if [ "$failed" -eq 0 ]; then
-	rm -rf "$work"
-else
-	echo "test output kept in $work (tmp_check/ holds the server logs)"
+	r_ok=$(grep -cE '^(ok|test) .* \.\.\. +ok' "$work/regress.out" || true)
+	r_fail=$(grep -cE '\.\.\. +FAILED' "$work/regress.out" || true)
+	t_total=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$work/tap.out" | tail -1)
+	t_total=${t_total:-0}
+	t_fail=$(sed -n 's/.*Failed \([0-9]*\)\/[0-9]* subtests.*/\1/p' "$work/tap.out" | awk '{s+=$1} END {print s+0}')
+	t_bad=$(grep -cE '(Wstat|Bad plan|No plan found)' "$work/tap.out" || true)
+	f=$((r_fail + t_fail + t_bad))
+	if [ "$regress_rc" -ne 0 ] && [ "$r_fail" -eq 0 ]; then f=$((f + 1)); fi
+	if [ "$tap_rc" -ne 0 ] && [ "$t_fail" -eq 0 ] && [ "$t_bad" -eq 0 ]; then f=$((f + 1)); fi
+	if [ "$t_total" -eq 0 ]; then
+		echo "$label: the TAP suite ran no test" >&2
+		f=$((f + 1))
+	fi
+	passed=$((passed + r_ok + t_total - t_fail))
+	failed=$((failed + f))
+	echo "=== $label: $((r_ok + t_total - t_fail)) passed, $f failed"
+	if [ "$f" -eq 0 ]; then
+		rm -rf "$work"
+	else
+		kept+=("$work")
+	fi
+}
+
+run_suites "Debian PostgreSQL 15" "$PG_CONFIG"
+
+if [ "${PGU_SKIP_CASSERT:-0}" != 1 ]; then
+	bash "$top/scripts/build-cassert-pg.sh"
+	cassert_pgc="$CASSERT_PREFIX/bin/pg_config"
+	# objects are compiled against one server's headers: build apart
+	build=$(mktemp -d /var/tmp/pg_uring-cassert-build.XXXXXX)
+	cp -a "$top/src" "$top/Makefile" "$top/pg_uring.control" "$top/pg_uring--1.0.sql" "$build/"
+	rm -f "$build"/src/*.o "$build"/*.so
+	make -s -C "$build" PG_CONFIG="$cassert_pgc" with_llvm=no PGU_EXTRA_CFLAGS=-Werror
+	make -s -C "$build" PG_CONFIG="$cassert_pgc" with_llvm=no install
+	rm -rf "$build"
+	run_suites "assert-enabled PostgreSQL 15" "$cassert_pgc"
 fi
+
+for w in "${kept[@]}"; do
+	echo "test output kept in $w (tmp_check/ holds the server logs)"
+done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
