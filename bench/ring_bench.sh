@@ -355,8 +355,8 @@ SQL
 	echo "  Latency is submit-to-complete per IO as pg_uring_bench reports it (µs timestamps): until"
 	echo "  whichever process reaps the completion, not until the issuer notices it."
 	echo "- reaped_by_other / reaped_by_reaper / submit_lock_waits: sums over all rings of pg_uring_stats,"
-	echo "  reset before each run. busy rings: rings that saw IOs (a backend's ring is its proc number"
-	echo "  modulo pg_uring.rings, so concurrent backends can share a ring even when there are enough)."
+	echo "  reset before each run. busy rings: rings that saw IOs (each backend takes the next ring,"
+	echo "  round-robin, on its first IO and keeps it)."
 	echo "- depth: IOs each backend keeps in flight (1 = one at a time)."
 
 	# consistency checks: every IO counted once, no errors

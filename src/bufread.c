@@ -76,10 +76,12 @@ extern bool ignore_checksum_failure;
 /* pins one reader may hold at once (and never more than 1/8 of the pool) */
 #define PGU_MAX_PINS 256
 /*
- * Reads submitted inline before IOSQE_ASYNC hands the rest to kernel
- * workers.  Buffered reads from the page cache complete inside the submit
- * call, so counting reads in flight would never reach it: the copies would
- * stay on this CPU while the other sits idle.
+ * IOSQE_ASYNC (kernel workers do the copy, in parallel with us) for a
+ * combined read once this many of ours are in flight.  Measured on a
+ * 2-CPU host (bench/prewarm_bench.sh): it pays for multi-block reads, but
+ * single-block random reads go faster through io_uring's own async buffered
+ * read path, and reads served from the page cache complete inside the
+ * submit call anyway (so nothing is in flight and no worker is woken).
  */
 #define PGU_ASYNC_AFTER 2
 
@@ -108,7 +110,6 @@ struct PgUringReader
 	int			npinned;
 	int			maxpins;
 	int			combine;		/* most blocks per readv */
-	int64		nsubmitted;		/* reads this reader has submitted */
 	/* the run being built in the slot at the tail, if open */
 	bool		open_run;
 	/* other backends' buffer reads we skipped and must see finished */
@@ -456,7 +457,7 @@ close_run(PgUringReader *r)
 		return;
 	}
 	slot->target.buf.fd = seg_fd(r, slot->target.buf.first_block);
-	if (r->nsubmitted++ >= PGU_ASYNC_AFTER)
+	if (r->count - r->nstaged >= PGU_ASYNC_AFTER && slot->target.buf.nblocks > 1)
 		slot->flags |= PGU_IO_ASYNC;
 
 	/*

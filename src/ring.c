@@ -116,6 +116,17 @@ pgu_create_rings(char *what, size_t whatlen)
 		ring->sq_entries = params.sq_entries;
 		ring->cq_entries = params.cq_entries;
 
+		/*
+		 * Reads flagged IOSQE_ASYNC run in io-wq workers, by default at most
+		 * 4 per CPU at a time for regular files: too few to keep a deep
+		 * queue of cold reads going.  Best effort: older kernels lack it.
+		 */
+		{
+			unsigned int workers[2] = {(unsigned int) ring->sq_entries, 0};
+
+			(void) io_uring_register_iowq_max_workers(&ring->uring, workers);
+		}
+
 		efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (efd < 0)
 		{
