@@ -2,7 +2,9 @@
 # The main job: on a fresh Debian 12 machine, as root, installs the
 # dependencies, builds and installs pg_uring, starts a throwaway cluster as
 # the postgres OS user with pg_uring preloaded and data checksums on, does
-# real IO through the shared rings, and prints the ring statistics.
+# real IO through the shared rings (file reads, link chains, drains, a
+# prewarm of pgbench_accounts into shared_buffers after a restart, 8
+# concurrent sessions), and prints the ring statistics.
 # The cluster is removed at the end (PGU_KEEP=1 keeps it running).
 set -euo pipefail
 
@@ -42,7 +44,7 @@ shared_preload_libraries = 'pg_uring'
 port = $port
 listen_addresses = ''
 unix_socket_directories = '$dir'
-shared_buffers = 256MB
+shared_buffers = 512MB
 pg_uring.rings = 4
 pg_uring.queue_depth = 256
 CONF
@@ -77,6 +79,25 @@ SELECT seq, op, flags, result, completion_order
   FROM pg_uring_batch(ARRAY['read+async ' || :'accounts' || ' 0', 'read+async ' || :'accounts' || ' 8192',
                             'fdatasync+drain ' || :'accounts']);
 SELECT pg_uring_fsync(:'accounts');
+SQL
+
+echo "== restart: shared_buffers is empty; prewarm pgbench_accounts through the rings"
+as_pg "'$bindir/pg_ctl' -D '$dir/data' -l '$dir/server.log' -w restart" >/dev/null
+psql_pg <<'SQL'
+\pset footer off
+\timing on
+SELECT pg_uring_prewarm('pgbench_accounts') AS table_blocks_read,
+       pg_uring_prewarm('pgbench_accounts_pkey') AS index_blocks_read;
+\timing off
+\echo == every block is in shared_buffers and a scan reads nothing from disk
+CREATE EXTENSION pg_buffercache;
+SELECT count(*) AS cached_blocks,
+       pg_relation_size('pgbench_accounts') / 8192 AS table_blocks
+  FROM pg_buffercache WHERE relfilenode = pg_relation_filenode('pgbench_accounts');
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) SELECT sum(abalance) FROM pgbench_accounts;
+SELECT sum(buffer_reads) AS buffer_reads, sum(buffer_blocks) AS buffer_blocks,
+       sum(reaped_by_issuer) AS reaped_by_issuer, sum(reaped_by_reaper) AS reaped_by_reaper
+  FROM pg_uring_stats;
 SQL
 
 echo "== concurrent sessions on the shared rings (8 clients x 20 s of pg_uring_bench)"
