@@ -375,22 +375,7 @@ seg_fd(PgUringReader *r, BlockNumber blkno)
 
 	path = relpathperm(r->rel->rd_node, r->fork);
 	segpath = segno == 0 ? path : psprintf("%s.%d", path, segno);
-	if (!AcquireExternalFD())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-				 errmsg("could not open file \"%s\": too many open files", segpath),
-				 errhint("Raise max_files_per_process.")));
-	fd = open(segpath, O_RDONLY | PG_BINARY | O_CLOEXEC);
-	if (fd < 0)
-	{
-		int			save_errno = errno;
-
-		ReleaseExternalFD();
-		errno = save_errno;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open file \"%s\": %m", segpath)));
-	}
+	fd = pgu_open_file(segpath);
 	r->seg_fds[segno] = fd;
 	return fd;
 }
@@ -404,8 +389,7 @@ close_segments(PgUringReader *r)
 	{
 		if (r->seg_fds[i] >= 0)
 		{
-			close(r->seg_fds[i]);
-			ReleaseExternalFD();
+			pgu_close_file(r->seg_fds[i]);
 			r->seg_fds[i] = -1;
 		}
 	}

@@ -12,17 +12,58 @@
  *	  posted (negative errno on failure), so synchronous mode is faithful.
  *	- A read succeeds for a linked successor only if it read every byte, as
  *	  io_uring itself breaks a chain on a short read.
- *	- The fd in a slot is the caller's: it stays open until the IO has
- *	  completed (the owner waits before closing).  Completion needs no fd.
+ *	- The fd in a slot is the caller's, opened with pgu_open_file(): it stays
+ *	  open until the IO has completed (the owner waits before closing).
+ *	  Completion needs no fd.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include "storage/fd.h"
+
 #include "io.h"
+
+/*
+ * Open a file for IO through the rings: plain open(), never a VFD (fd.c may
+ * close a VFD's kernel fd at any moment), accounted with AcquireExternalFD().
+ * The caller keeps it open until every IO on it has completed, then calls
+ * pgu_close_file().
+ */
+int
+pgu_open_file(const char *path)
+{
+	int			fd;
+
+	if (!AcquireExternalFD())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not open file \"%s\": too many open files", path),
+				 errhint("Raise max_files_per_process or close other sessions.")));
+	fd = open(path, O_RDONLY | PG_BINARY | O_CLOEXEC);
+	if (fd < 0)
+	{
+		int			save_errno = errno;
+
+		ReleaseExternalFD();
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", path)));
+	}
+	return fd;
+}
+
+void
+pgu_close_file(int fd)
+{
+	close(fd);
+	ReleaseExternalFD();
+}
 
 static bool
 result_nonnegative(PgUringSlot *slot, int32 result)

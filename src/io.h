@@ -142,6 +142,8 @@ extern void pgu_register_op(PgUringOp op, const PgUringOpInfo *info);
 extern const PgUringOpInfo *pgu_op_info(int op);
 extern const PgUringOpInfo *pgu_op_lookup(int op);
 extern void pgu_fileops_register(void);
+extern int	pgu_open_file(const char *path);
+extern void pgu_close_file(int fd);
 
 /* shared memory */
 extern Size pgu_io_shmem_size(void);

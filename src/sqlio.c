@@ -85,22 +85,7 @@ open_file(OpenFiles *files, const char *path)
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many files in one pg_uring call"),
 				 errdetail("At most %d files may be used at once.", PGU_MAX_FILES)));
-	if (!AcquireExternalFD())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-				 errmsg("could not open file \"%s\": too many open files", path),
-				 errhint("Raise max_files_per_process or close other sessions.")));
-	fd = open(path, O_RDONLY | PG_BINARY | O_CLOEXEC);
-	if (fd < 0)
-	{
-		int			save_errno = errno;
-
-		ReleaseExternalFD();
-		errno = save_errno;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open file \"%s\": %m", path)));
-	}
+	fd = pgu_open_file(path);
 	files->fds[files->n++] = fd;
 	return fd;
 }
@@ -109,10 +94,7 @@ static void
 close_files(OpenFiles *files)
 {
 	while (files->n > 0)
-	{
-		close(files->fds[--files->n]);
-		ReleaseExternalFD();
-	}
+		pgu_close_file(files->fds[--files->n]);
 }
 
 /*
