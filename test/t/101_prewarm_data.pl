@@ -204,11 +204,7 @@ is($s->{in_flight}, 0, 'nothing in flight at the end');
 # ---------------------------------------------------------------------------
 # structural checks
 # ---------------------------------------------------------------------------
-$node->safe_psql('postgres', 'CREATE EXTENSION amcheck');
-is($node->safe_psql('postgres', "SELECT count(*) FROM verify_heapam('t')"),
-	0, 'verify_heapam(t) finds nothing');
-is($node->safe_psql('postgres', "SELECT bt_index_check('t_idx', true)"),
-	'', 'bt_index_check(t_idx, heapallindexed) passes');
+pw_amcheck($node);
 
 $node->stop;
 done_testing();

@@ -231,9 +231,7 @@ like(
 
 $a->quit;
 $b->quit;
-$node->safe_psql('postgres', 'CREATE EXTENSION amcheck');
-is($node->safe_psql('postgres', "SELECT count(*) FROM verify_heapam('t')"),
-	0, 'verify_heapam(t) finds nothing');
+pw_amcheck($node, 0);
 
 $node->stop;
 done_testing();

@@ -199,9 +199,7 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_buffercache WHERE pinni
 is($node->safe_psql('postgres', 'SELECT sum(in_flight) FROM pg_uring_stats'), 0,
 	'nothing in flight at the end');
 
-$node->safe_psql('postgres', 'CREATE EXTENSION amcheck');
-is($node->safe_psql('postgres', "SELECT count(*) FROM verify_heapam('t')"),
-	0, 'verify_heapam(t) finds nothing');
+pw_amcheck($node, 0);
 
 $node->stop;
 done_testing();

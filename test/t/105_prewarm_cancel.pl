@@ -192,11 +192,7 @@ ok(pgu_poll(sub { scalar(my @r = pgu_children($node, qr/pg_uring reaper/)) == 1 
 # ---------------------------------------------------------------------------
 # amcheck
 # ---------------------------------------------------------------------------
-$node->safe_psql('postgres', 'CREATE EXTENSION amcheck');
-is($node->safe_psql('postgres', "SELECT count(*) FROM verify_heapam('t')"),
-	0, 'verify_heapam(t) finds nothing');
-is($node->safe_psql('postgres', "SELECT bt_index_check('t_idx', true)"),
-	'', 'bt_index_check(t_idx, heapallindexed) passes');
+pw_amcheck($node);
 
 $node->stop;
 done_testing();

@@ -267,11 +267,7 @@ for my $round (1 .. 2)
 # ---------------------------------------------------------------------------
 # 4. amcheck
 # ---------------------------------------------------------------------------
-$node->safe_psql('postgres', 'CREATE EXTENSION amcheck');
-is($node->safe_psql('postgres', "SELECT count(*) FROM verify_heapam('t')"),
-	0, 'verify_heapam(t) finds nothing');
-is($node->safe_psql('postgres', "SELECT bt_index_check('t_idx', true)"),
-	'', 'bt_index_check(t_idx, heapallindexed) passes');
+pw_amcheck($node);
 is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_uring_ios'), 0, 'no IO left at the end');
 
 $node->stop;

@@ -34,7 +34,7 @@ use PostgreSQL::Test::Cluster;
 
 our @EXPORT = qw(
   pw_node pw_stats pw_cached_blocks pw_ncached pw_nblocks pw_psql
-  pw_max_block pw_wait_event
+  pw_max_block pw_wait_event pw_amcheck
 );
 
 # the columns of pg_uring_stats pw_stats sums
@@ -141,6 +141,22 @@ sub pw_wait_event
 	return $node->safe_psql('postgres',
 		"SELECT coalesce(wait_event_type, '') || ':' || coalesce(wait_event, '') FROM pg_stat_activity WHERE pid = $pid"
 	);
+}
+
+# amcheck on table t, and on its index t_idx unless $with_index is false:
+# verify_heapam finds nothing, bt_index_check (heapallindexed) passes.
+# Two assertions (one without the index).
+sub pw_amcheck
+{
+	my ($node, $with_index) = @_;
+	$with_index //= 1;
+	$node->safe_psql('postgres', 'CREATE EXTENSION IF NOT EXISTS amcheck');
+	Test::More::is($node->safe_psql('postgres', "SELECT count(*) FROM verify_heapam('t')"),
+		0, 'verify_heapam(t) finds nothing');
+	Test::More::is($node->safe_psql('postgres', "SELECT bt_index_check('t_idx', true)"),
+		'', 'bt_index_check(t_idx, heapallindexed) passes')
+	  if $with_index;
+	return;
 }
 
 1;
