@@ -11,7 +11,8 @@ OBJS = \
 	src/probe.o \
 	src/sqlio.o \
 	src/bufread.o \
-	src/prewarm.o
+	src/prewarm.o \
+	src/wal.o
 
 EXTENSION = pg_uring
 DATA = pg_uring--1.0.sql

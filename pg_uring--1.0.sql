@@ -26,6 +26,7 @@ CREATE FUNCTION pg_uring_stats(
 	OUT buffer_read_failures int8,
 	OUT zero_page_fills int8,
 	OUT buffer_ios_helped int8,
+	OUT wal_flushes int8,
 	OUT sq_entries int4,
 	OUT cq_entries int4)
 RETURNS SETOF record
@@ -128,3 +129,10 @@ CREATE FUNCTION pg_uring_prewarm_blocks(rel regclass, blocks int8[],
 RETURNS int8
 AS 'MODULE_PATHNAME', 'pg_uring_prewarm_blocks'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
+
+-- WAL made durable through the rings (the first piece of ordered write-back)
+CREATE FUNCTION pg_uring_wal_flush()
+RETURNS pg_lsn
+AS 'MODULE_PATHNAME', 'pg_uring_wal_flush'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION pg_uring_wal_flush() FROM PUBLIC;

@@ -17,6 +17,9 @@
  *	  stats.c	  ring counters and the SQL functions over them
  *	  probe.c	  pg_uring_probe(): what io_uring can do on this host
  *	  sqlio.c	  SQL-callable file IO, batch and benchmark functions
+ *	  bufread.c   reads into shared buffers; completion by any backend
+ *	  prewarm.c   pg_uring_prewarm and pg_uring_prewarm_blocks
+ *	  wal.c		  WAL segment flushes through the rings; WAL durability record
  *
  * Copyright (c) 2026, pg_uring developers
  *
@@ -27,6 +30,7 @@
 
 #include "postgres.h"
 
+#include "access/xlogdefs.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
 #include "storage/lwlock.h"
@@ -72,6 +76,7 @@ typedef enum PgUringCounter
 	PGU_C_BUF_FAILURES,			/* blocks left not valid: IO error, short read, bad page */
 	PGU_C_BUF_SYNC_FILLS,		/* zero pages already pinned by others, filled synchronously */
 	PGU_C_BUF_HELPED,			/* another backend's buffer IO waited for by draining */
+	PGU_C_WAL_FLUSHES,			/* WAL segment fsyncs submitted */
 	PGU_NCOUNTERS
 } PgUringCounter;
 
@@ -102,6 +107,7 @@ typedef struct PgUringShared
 	int			nrings;
 	int			queue_depth;
 	pg_atomic_uint32 next_ring;	/* round-robin ring assignment */
+	pg_atomic_uint64 wal_durable;	/* highest LSN known durable (wal.c) */
 	bool		uring_mode;		/* rings were created */
 	int			setup_errno;	/* why not, if not */
 	char		setup_error[256];
@@ -122,6 +128,10 @@ extern Size pgu_bufread_shmem_size(void);
 extern void pgu_bufread_shmem_init(void);
 extern void pgu_bufread_register(void);
 PGDLLEXPORT extern bool pg_uring_complete_buffer_io(int buffer);
+
+/* wal.c */
+extern XLogRecPtr pgu_wal_durable(void);
+extern XLogRecPtr pgu_wal_flush_written(void);
 
 /* reaper.c */
 extern bool pgu_am_reaper;

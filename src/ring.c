@@ -201,6 +201,7 @@ pgu_ring_shmem_init(void)
 	pgu_shared->nrings = pgu_nrings;
 	pgu_shared->queue_depth = pgu_queue_depth;
 	pg_atomic_init_u32(&pgu_shared->next_ring, 0);
+	pg_atomic_init_u64(&pgu_shared->wal_durable, 0);
 	pgu_shared->rings = (PgUringRing *) ((char *) pgu_shared +
 										 MAXALIGN(sizeof(PgUringShared)));
 	locks = GetNamedLWLockTranche(PGU_TRANCHE_NAME);
