@@ -52,18 +52,9 @@ sub pw_digests
 # ---------------------------------------------------------------------------
 my $node = pw_node('prewarm_data');
 pgu_start($node);
-$node->safe_psql(
-	'postgres', q{
-	CREATE EXTENSION pg_buffercache;
-	CREATE TABLE t (id int NOT NULL, h text NOT NULL);
-	INSERT INTO t SELECT g, repeat(md5(g::text), 2) FROM generate_series(1, 300000) g;
-	CREATE UNIQUE INDEX t_idx ON t (id);
-	VACUUM (FREEZE, ANALYZE) t;
-	CHECKPOINT;
-});
+my $nblocks = pw_create_t($node, 300000, index => 1, analyze => 1);
 is($node->safe_psql('postgres', 'SHOW data_checksums'), 'on', 'data checksums are on');
 
-my $nblocks  = pw_nblocks($node, 't');
 my $nindex   = pw_nblocks($node, 't_idx');
 my $expected = "300000:"
   . $node->safe_psql('postgres',

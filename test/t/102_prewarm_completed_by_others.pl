@@ -89,15 +89,7 @@ my $node = pw_node(
 	'pg_uring.reaper'       => 'on',
 	'pg_uring.reaper_delay' => '1000');
 pgu_start($node);
-$node->safe_psql(
-	'postgres', q{
-	CREATE EXTENSION pg_buffercache;
-	CREATE TABLE t (id int NOT NULL, h text NOT NULL);
-	INSERT INTO t SELECT g, repeat(md5(g::text), 2) FROM generate_series(1, 15000) g;
-	VACUUM (FREEZE) t;
-	CHECKPOINT;
-});
-my $nblocks = $node->safe_psql('postgres', "SELECT pg_relation_size('t') / 8192");
+my $nblocks = pw_create_t($node, 15000);
 my $filenode = $node->safe_psql('postgres', "SELECT pg_relation_filenode('t')");
 ok($nblocks > 64 && $nblocks < 256,
 	"table has $nblocks blocks: more than one read, fewer than the pin cap");

@@ -54,16 +54,7 @@ sub pw_corrupt
 # ---------------------------------------------------------------------------
 my $node = pw_node('corruption');
 pgu_start($node);
-$node->safe_psql(
-	'postgres', q{
-	CREATE EXTENSION pg_buffercache;
-	CREATE TABLE t (id int NOT NULL, h text NOT NULL);
-	INSERT INTO t SELECT g, repeat(md5(g::text), 2) FROM generate_series(1, 100000) g;
-	CREATE UNIQUE INDEX t_idx ON t (id);
-	VACUUM (FREEZE, ANALYZE) t;
-	CHECKPOINT;
-});
-my $nblocks = $node->safe_psql('postgres', "SELECT pg_relation_size('t') / 8192");
+my $nblocks = pw_create_t($node, 100000, index => 1, analyze => 1);
 my $nindex  = $node->safe_psql('postgres', "SELECT pg_relation_size('t_idx') / 8192");
 my $relpath = $node->safe_psql('postgres', "SELECT pg_relation_filepath('t')");
 my $idxpath = $node->safe_psql('postgres', "SELECT pg_relation_filepath('t_idx')");

@@ -44,17 +44,8 @@ my $digest_sql = q{SELECT count(*) || ':' || md5(string_agg(id || ':' || h, ',' 
 # ---------------------------------------------------------------------------
 my $node = pw_node('faults');
 pgu_start($node);
-$node->safe_psql(
-	'postgres', q{
-	CREATE EXTENSION pg_buffercache;
-	CREATE TABLE t (id int NOT NULL, h text NOT NULL);
-	INSERT INTO t SELECT g, repeat(md5(g::text), 2) FROM generate_series(1, 100000) g;
-	VACUUM (FREEZE) t;
-	CHECKPOINT;
-	CREATE ROLE plain LOGIN;
-	GRANT SELECT ON t TO plain;
-});
-my $nblocks = $node->safe_psql('postgres', "SELECT pg_relation_size('t') / 8192");
+my $nblocks = pw_create_t($node, 100000);
+$node->safe_psql('postgres', 'CREATE ROLE plain LOGIN; GRANT SELECT ON t TO plain');
 my $relpath = $node->safe_psql('postgres', "SELECT pg_relation_filepath('t')");
 my $digest  = $node->safe_psql('postgres', $digest_sql);
 is( $digest,

@@ -41,16 +41,7 @@ my $node = pw_node(
 	'pg_uring.rings'        => '1',
 	'pg_uring.reaper_delay' => '1000');
 pgu_start($node);
-$node->safe_psql(
-	'postgres', qq{
-	CREATE EXTENSION pg_buffercache;
-	CREATE TABLE t (id int NOT NULL, h text NOT NULL);
-	INSERT INTO t SELECT g, repeat(md5(g::text), 2) FROM generate_series(1, $nrows) g;
-	CREATE UNIQUE INDEX t_idx ON t (id);
-	VACUUM (FREEZE) t;
-	CHECKPOINT;
-});
-my $nblocks = $node->safe_psql('postgres', "SELECT pg_relation_size('t') / 8192");
+my $nblocks = pw_create_t($node, $nrows, index => 1);
 my $digest  = $node->safe_psql('postgres', $digest_sql);
 is( $digest,
 	$node->safe_psql('postgres',

@@ -184,7 +184,7 @@ note 'prewarm vs TRUNCATE outcomes: '
 # ---------------------------------------------------------------------------
 # 3. two prewarms of the same table at once
 # ---------------------------------------------------------------------------
-my $nblocks  = $node->safe_psql('postgres', "SELECT pg_relation_size('t') / 8192");
+my $nblocks  = pw_nblocks($node, 't');
 my $expected = expected_digest($node, $nrows, 'final');
 my ($third, $two_third) = (int($nblocks / 3), int(2 * $nblocks / 3));
 my @fwd = (0 .. $nblocks - 1);

@@ -45,7 +45,7 @@ $node->safe_psql(
 	VACUUM (FREEZE, ANALYZE) t;
 	CHECKPOINT;
 });
-my $nblocks = $node->safe_psql('postgres', "SELECT pg_relation_size('t') / 8192");
+my $nblocks = pw_nblocks($node, 't');
 cmp_ok($nblocks * 8192, '>', 1.5 * 16 * 1024 * 1024, "t ($nblocks blocks) is more than 1.5 times shared_buffers");
 my $payload_sql = qq{SELECT md5(string_agg(id || ':' || h, ',' ORDER BY id)) FROM t WHERE id <= $nrows};
 my $payload = $node->safe_psql('postgres',

@@ -34,7 +34,7 @@ use PostgreSQL::Test::Cluster;
 
 our @EXPORT = qw(
   pw_node pw_stats pw_cached_blocks pw_ncached pw_nblocks pw_psql
-  pw_max_block pw_wait_event pw_amcheck
+  pw_max_block pw_wait_event pw_amcheck pw_create_t
 );
 
 # the columns of pg_uring_stats pw_stats sums
@@ -157,6 +157,26 @@ sub pw_amcheck
 		'', 'bt_index_check(t_idx, heapallindexed) passes')
 	  if $with_index;
 	return;
+}
+
+# The tests' table: pg_buffercache, then t (id, h = md5(id) twice) with $rows
+# rows, optionally its unique index t_idx (index => 1), frozen (and analyzed
+# with analyze => 1), checkpointed.  Returns t's number of blocks.
+sub pw_create_t
+{
+	my ($node, $rows, %opt) = @_;
+	my $index = $opt{index} ? "CREATE UNIQUE INDEX t_idx ON t (id);\n" : '';
+	my $vacuum = $opt{analyze} ? 'FREEZE, ANALYZE' : 'FREEZE';
+	$node->safe_psql(
+		'postgres', qq{
+		CREATE EXTENSION pg_buffercache;
+		CREATE TABLE t (id int NOT NULL, h text NOT NULL);
+		INSERT INTO t SELECT g, repeat(md5(g::text), 2) FROM generate_series(1, $rows) g;
+		$index
+		VACUUM ($vacuum) t;
+		CHECKPOINT;
+	});
+	return pw_nblocks($node, 't');
 }
 
 1;
