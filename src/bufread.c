@@ -34,9 +34,9 @@
  *	- The reader never calls ReadBuffer* on a block it has in flight: a
  *	  block found in the buffer mapping table is skipped before core is
  *	  asked for it.
- *	- Segment files are opened with open() and AcquireExternalFD(), never a
- *	  VFD, and closed only after every read on them has completed.  Reads
- *	  never cross a segment boundary.
+ *	- Segment files are opened with pgu_open_file() (open() and
+ *	  AcquireExternalFD()), never a VFD, and closed only after every read on
+ *	  them has completed.  Reads never cross a segment boundary.
  *	- At most PGU_MAX_PINS buffers (and 1/8 of shared_buffers) are pinned by
  *	  one reader, so other sessions do not run out of unpinned buffers.
  *	- A finished run is submitted before the next call into core.  Only the
@@ -50,7 +50,6 @@
 #include "postgres.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "access/xlog.h"
@@ -61,7 +60,6 @@
 #include "storage/buf_internals.h"
 #include "storage/bufmgr.h"
 #include "storage/checksum.h"
-#include "storage/fd.h"
 #include "storage/md.h"
 #include "storage/shmem.h"
 #include "storage/smgr.h"
@@ -84,6 +82,9 @@ extern bool ignore_checksum_failure;
  * submit call anyway (so nothing is in flight and no worker is woken).
  */
 #define PGU_ASYNC_AFTER 2
+
+/* failed_mask has a bit per block of a read */
+StaticAssertDecl(PGU_MAX_COMBINE < 32, "PGU_MAX_COMBINE must fit failed_mask");
 
 static int32 *buf_io_map = NULL;
 
@@ -262,7 +263,7 @@ bufread_abandon(PgUringSlot *slot)
 
 	for (i = 0; i < t->nblocks; i++)
 		finish_buffer(t->buf_ids[i], false);
-	t->failed_mask = (t->nblocks == 32) ? ~0U : ((1U << t->nblocks) - 1);
+	t->failed_mask = (1U << t->nblocks) - 1;	/* nblocks <= PGU_MAX_COMBINE */
 }
 
 static void
