@@ -12,7 +12,10 @@ OBJS = \
 	src/sqlio.o \
 	src/bufread.o \
 	src/prewarm.o \
-	src/wal.o
+	src/wal.o \
+	src/writeback.o \
+	src/flush.o \
+	src/writer.o
 
 EXTENSION = pg_uring
 DATA = pg_uring--1.0.sql

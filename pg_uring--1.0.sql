@@ -27,6 +27,16 @@ CREATE FUNCTION pg_uring_stats(
 	OUT zero_page_fills int8,
 	OUT buffer_ios_helped int8,
 	OUT wal_flushes int8,
+	OUT buffer_writes int8,
+	OUT buffer_write_failures int8,
+	OUT linked_writes int8,
+	OUT drained_writes int8,
+	OUT cancelled_chains int8,
+	OUT wal_flush_waits int8,
+	OUT writes_deferred int8,
+	OUT sync_requests int8,
+	OUT local_syncs int8,
+	OUT writer_pages int8,
 	OUT sq_entries int4,
 	OUT cq_entries int4)
 RETURNS SETOF record
@@ -136,3 +146,12 @@ RETURNS pg_lsn
 AS 'MODULE_PATHNAME', 'pg_uring_wal_flush'
 LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION pg_uring_wal_flush() FROM PUBLIC;
+
+-- Write-back of dirty shared buffers through the rings, WAL first.  Like
+-- CHECKPOINT, for superusers and members of pg_checkpoint.
+CREATE FUNCTION pg_uring_flush(rel regclass DEFAULT NULL, sync boolean DEFAULT false)
+RETURNS int8
+AS 'MODULE_PATHNAME', 'pg_uring_flush'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION pg_uring_flush(regclass, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_uring_flush(regclass, boolean) TO pg_checkpoint;

@@ -145,6 +145,22 @@ pgu_bufread_shmem_init(void)
 			buf_io_map[i] = -1;
 }
 
+/*
+ * Writes (writeback.c) record their slot in the same map, so that whoever
+ * waits on a buffer knows which ring to drain, whatever the IO.
+ */
+void
+pgu_bufmap_set(int buf_id, int slot)
+{
+	buf_io_map[buf_id] = slot;
+}
+
+void
+pgu_bufmap_clear(int buf_id)
+{
+	buf_io_map[buf_id] = -1;
+}
+
 /* ------------------------------------------------------------------------
  * The op: prep, sync, complete (any process), abandon, describe
  * ------------------------------------------------------------------------

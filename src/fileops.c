@@ -37,14 +37,27 @@
 int
 pgu_open_file(const char *path)
 {
+	return pgu_open_file_mode(path, O_RDONLY);
+}
+
+/*
+ * The same with other open flags (O_RDWR for writes).  O_CREAT is refused:
+ * a file that is gone must stay gone, never be recreated by a late write.
+ */
+int
+pgu_open_file_mode(const char *path, int flags)
+{
 	int			fd;
+
+	Assert((flags & O_CREAT) == 0);
+	flags &= ~O_CREAT;
 
 	if (!AcquireExternalFD())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 				 errmsg("could not open file \"%s\": too many open files", path),
 				 errhint("Raise max_files_per_process or close other sessions.")));
-	fd = open(path, O_RDONLY | PG_BINARY | O_CLOEXEC);
+	fd = open(path, flags | PG_BINARY | O_CLOEXEC);
 	if (fd < 0)
 	{
 		int			save_errno = errno;

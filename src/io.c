@@ -473,8 +473,13 @@ pgu_io_release_slot(PgUringSlot *slot)
 	int			index = slot - slots;
 	uint32		state = pg_atomic_read_u32(&slot->state);
 
+	const PgUringOpInfo *info;
+
 	if (state != PGU_SLOT_COMPLETED && state != PGU_SLOT_STAGED)
 		elog(PANIC, "pg_uring: releasing IO slot %d in state %u", index, state);
+	info = pgu_op_lookup(slot->op);
+	if (info && info->release)
+		info->release(slot);
 	slot->owner_pid = 0;
 	slot->owner_procno = -1;
 	pg_atomic_write_u32(&slot->state, PGU_SLOT_FREE);

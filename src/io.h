@@ -41,6 +41,8 @@ typedef enum PgUringOp
 	PGU_OP_READ,				/* read from an fd into shared memory */
 	PGU_OP_FAIL,				/* read on an invalid fd: fails with EBADF */
 	PGU_OP_BUFREAD,			/* read adjacent blocks into shared buffers */
+	PGU_OP_BUFWRITE,		/* write one shared buffer from its bounce copy */
+	PGU_OP_WALSYNC,			/* fsync of a WAL segment (wal.c) */
 	PGU_NUM_OPS = 16			/* room for later op types */
 } PgUringOp;
 
@@ -88,6 +90,30 @@ typedef struct PgUringBufTarget
 	struct iovec iov[PGU_MAX_COMBINE];
 } PgUringBufTarget;
 
+/* One dirty shared buffer written from the slot's bounce buffer. */
+typedef struct PgUringWriteTarget
+{
+	RelFileNode rnode;
+	ForkNumber	fork;
+	BlockNumber blkno;
+	int			fd;				/* the segment file, opened by the owner */
+	int32		buf_id;
+	bool		linked;			/* behind a WAL flush in a link chain */
+	XLogRecPtr	lsn;			/* page LSN of the copy being written */
+} PgUringWriteTarget;
+
+/* fsync of one WAL segment; the last of a chain says what it covers */
+typedef struct PgUringWalTarget
+{
+	int			fd;
+	bool		datasync;		/* fdatasync rather than fsync */
+	bool		fault;			/* test: fsync fd -1, which fails with EBADF */
+	uint16		nlinked;		/* page writes linked behind the chain (last only) */
+	TimeLineID	tli;
+	XLogSegNo	segno;
+	XLogRecPtr	upto;			/* last of a chain: WAL durable up to here on success */
+} PgUringWalTarget;
+
 typedef struct PgUringSlot
 {
 	pg_atomic_uint32 state;
@@ -107,6 +133,8 @@ typedef struct PgUringSlot
 	{
 		PgUringFileTarget file;
 		PgUringBufTarget buf;
+		PgUringWriteTarget write;
+		PgUringWalTarget wal;
 	}			target;
 	ConditionVariable cv;
 } PgUringSlot;
@@ -136,6 +164,8 @@ typedef struct PgUringOpInfo
 	/* undo a staged IO that will never be submitted (ERROR, abort, exit) */
 	void		(*abandon) (PgUringSlot *slot);
 	void		(*describe) (PgUringSlot *slot, char *buf, size_t len);
+	/* owner only, as the slot is freed (after completion or abandon) */
+	void		(*release) (PgUringSlot *slot);
 } PgUringOpInfo;
 
 extern void pgu_register_op(PgUringOp op, const PgUringOpInfo *info);
@@ -143,6 +173,7 @@ extern const PgUringOpInfo *pgu_op_info(int op);
 extern const PgUringOpInfo *pgu_op_lookup(int op);
 extern void pgu_fileops_register(void);
 extern int	pgu_open_file(const char *path);
+extern int	pgu_open_file_mode(const char *path, int flags);
 extern void pgu_close_file(int fd);
 
 /* shared memory */

@@ -37,6 +37,12 @@ int			pgu_reaper_delay = 1;
 bool		pgu_test_hold_reap = false;
 int			pgu_prewarm_depth = 64;
 char	   *pgu_test_fault = NULL;
+int			pgu_write_depth = 64;
+bool		pgu_writer_enabled = false;
+int			pgu_writer_delay = 50;
+int			pgu_writer_max_pages = 512;
+bool		pgu_test_wal_fault = false;
+int			pgu_test_write_delay = 0;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -145,10 +151,54 @@ _PG_init(void)
 							   "",
 							   PGC_SUSET, GUC_NOT_IN_SAMPLE,
 							   check_test_fault, NULL, NULL);
+	DefineCustomIntVariable("pg_uring.write_depth",
+							"Buffer writes pg_uring_flush and the pg_uring writer keep in flight per process.",
+							"At most 256 buffers (and 1/8 of shared_buffers) are pinned at once.",
+							&pgu_write_depth,
+							64, 1, 1024,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_uring.writer",
+							 "Starts the pg_uring writer, which cleans buffers ahead of the clock sweep with asynchronous writes.",
+							 NULL,
+							 &pgu_writer_enabled,
+							 false,
+							 PGC_POSTMASTER, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_uring.writer_delay",
+							"Sleep between rounds of the pg_uring writer.",
+							NULL,
+							&pgu_writer_delay,
+							50, 10, 10000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_uring.writer_max_pages",
+							"Most buffers the pg_uring writer writes in one round.",
+							"Only buffers that are dirty, unpinned and have a usage count of 0 are written.",
+							&pgu_writer_max_pages,
+							512, 1, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_uring.test_wal_flush_fault",
+							 "Test only: WAL flushes submitted through the rings fail (an fsync of an invalid file descriptor).",
+							 "The page writes linked behind them are cancelled by the kernel and the server PANICs.",
+							 &pgu_test_wal_fault,
+							 false,
+							 PGC_SUSET, GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_uring.test_write_delay",
+							"Test only: staged buffer writes wait this long before they are submitted.",
+							NULL,
+							&pgu_test_write_delay,
+							0, 0, 60000,
+							PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_uring");
 
 	pgu_fileops_register();
 	pgu_bufread_register();
+	pgu_writeback_register();
+	pgu_wal_register();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = pgu_shmem_request;
@@ -157,4 +207,6 @@ _PG_init(void)
 
 	if (pgu_reaper_enabled)
 		pgu_register_reaper();
+	if (pgu_writer_enabled)
+		pgu_register_writer();
 }

@@ -20,6 +20,9 @@
  *	  bufread.c   reads into shared buffers; completion by any backend
  *	  prewarm.c   pg_uring_prewarm and pg_uring_prewarm_blocks
  *	  wal.c		  WAL segment flushes through the rings; WAL durability record
+ *	  writeback.c async writes of dirty shared buffers, linked behind WAL flushes
+ *	  flush.c	  pg_uring_flush(): a relation's or the pool's dirty buffers
+ *	  writer.c	  the pg_uring writer: cleans buffers ahead of the clock sweep
  *
  * Copyright (c) 2026, pg_uring developers
  *
@@ -50,6 +53,12 @@ extern int	pgu_reaper_delay;
 extern bool pgu_test_hold_reap;
 extern int	pgu_prewarm_depth;
 extern char *pgu_test_fault;
+extern int	pgu_write_depth;
+extern bool pgu_writer_enabled;
+extern int	pgu_writer_delay;
+extern int	pgu_writer_max_pages;
+extern bool pgu_test_wal_fault;
+extern int	pgu_test_write_delay;
 
 /*
  * Per-ring counters.  The order here is the order of the columns of
@@ -76,7 +85,17 @@ typedef enum PgUringCounter
 	PGU_C_BUF_FAILURES,			/* blocks left not valid: IO error, short read, bad page */
 	PGU_C_BUF_SYNC_FILLS,		/* zero pages already pinned by others, filled synchronously */
 	PGU_C_BUF_HELPED,			/* another backend's buffer IO waited for by draining */
-	PGU_C_WAL_FLUSHES,			/* WAL segment fsyncs submitted */
+	PGU_C_WAL_FLUSHES,			/* WAL segment fsyncs completed */
+	PGU_C_BUF_WRITES,			/* shared buffers written (successfully) */
+	PGU_C_BUF_WRITE_FAILURES,	/* buffer writes that failed, were short or cancelled */
+	PGU_C_LINKED_WRITES,		/* buffer writes linked behind a WAL flush */
+	PGU_C_DRAINED_WRITES,		/* data-file fdatasyncs behind an IOSQE_IO_DRAIN barrier */
+	PGU_C_CANCELLED_CHAINS,		/* WAL flush chains that failed, cancelling their writes */
+	PGU_C_WAL_WAITS,			/* write batches that waited for another's WAL flush */
+	PGU_C_WRITES_DEFERRED,		/* buffers skipped: their WAL was not yet written */
+	PGU_C_SYNC_REQUESTS,		/* segment fsyncs handed to the checkpointer */
+	PGU_C_LOCAL_SYNCS,			/* ... or done by the completer: request queue full */
+	PGU_C_WRITER_PAGES,			/* buffer writes queued by the pg_uring writer */
 	PGU_NCOUNTERS
 } PgUringCounter;
 
@@ -108,6 +127,9 @@ typedef struct PgUringShared
 	int			queue_depth;
 	pg_atomic_uint32 next_ring;	/* round-robin ring assignment */
 	pg_atomic_uint64 wal_durable;	/* highest LSN known durable (wal.c) */
+	pg_atomic_uint64 wal_flush_submitted;	/* highest LSN a submitted flush covers */
+	pg_atomic_uint32 wal_flush_failed;	/* a WAL fsync failed: PANIC follows */
+	ConditionVariable wal_cv;	/* broadcast when a WAL flush completes */
 	bool		uring_mode;		/* rings were created */
 	int			setup_errno;	/* why not, if not */
 	char		setup_error[256];
@@ -128,10 +150,22 @@ extern Size pgu_bufread_shmem_size(void);
 extern void pgu_bufread_shmem_init(void);
 extern void pgu_bufread_register(void);
 PGDLLEXPORT extern bool pg_uring_complete_buffer_io(int buffer);
+extern void pgu_bufmap_set(int buf_id, int slot);
+extern void pgu_bufmap_clear(int buf_id);
+
+/* writeback.c */
+extern void pgu_writeback_register(void);
 
 /* wal.c */
 extern XLogRecPtr pgu_wal_durable(void);
 extern XLogRecPtr pgu_wal_flush_written(void);
+extern XLogRecPtr pgu_wal_safe_upto(void);
+extern void pgu_wal_register(void);
+
+/* writer.c */
+extern bool pgu_am_writer;
+extern void pgu_register_writer(void);
+PGDLLEXPORT extern void pgu_writer_main(Datum arg);
 
 /* reaper.c */
 extern bool pgu_am_reaper;

@@ -202,6 +202,9 @@ pgu_ring_shmem_init(void)
 	pgu_shared->queue_depth = pgu_queue_depth;
 	pg_atomic_init_u32(&pgu_shared->next_ring, 0);
 	pg_atomic_init_u64(&pgu_shared->wal_durable, 0);
+	pg_atomic_init_u64(&pgu_shared->wal_flush_submitted, 0);
+	pg_atomic_init_u32(&pgu_shared->wal_flush_failed, 0);
+	ConditionVariableInit(&pgu_shared->wal_cv);
 	pgu_shared->rings = (PgUringRing *) ((char *) pgu_shared +
 										 MAXALIGN(sizeof(PgUringShared)));
 	locks = GetNamedLWLockTranche(PGU_TRANCHE_NAME);

@@ -2,18 +2,26 @@
  *
  * wal.c
  *	  WAL segment flushes through the shared rings, and the shared record of
- *	  how far WAL is known to be durable.
+ *	  how far WAL is known to be durable and how far a submitted flush
+ *	  reaches.
  *
- * Owns: PgUringShared's wal_durable (the highest LSN known durable, by us
- * or by core) and pg_uring_wal_flush().
+ * Owns: PgUringShared's wal_durable, wal_flush_submitted, wal_flush_failed
+ * and wal_cv; the WAL-sync op (fsync or fdatasync of one WAL segment);
+ * pg_uring_wal_flush().
  *
  * Invariants kept here:
- *	- fsync only makes durable what was written: the flush covers WAL up to
- *	  GetXLogWriteRecPtr() read before the fsyncs are submitted, never more.
+ *	- fsync only makes durable what was written: a flush covers WAL up to a
+ *	  GetXLogWriteRecPtr() read before its fsyncs are submitted, never more.
  *	- The fsyncs of the segments a flush needs form one IOSQE_IO_LINK chain,
- *	  oldest first; the flush counts as done only if every one succeeded.
- *	  A failed WAL fsync is a PANIC, as in core (data_sync_retry is off).
- *	- wal_durable only moves forward (compare-and-swap).
+ *	  oldest first.  Only the last one carries the LSN the chain covers, and
+ *	  its completion (in whichever process reaps it) advances wal_durable:
+ *	  since the chain is linked, the last fsync succeeds only if every
+ *	  earlier one did.  Page writes that need the WAL are linked behind the
+ *	  last fsync (writeback.c), so a failed flush cancels them in the kernel.
+ *	- A failed WAL fsync sets wal_flush_failed, which nothing clears short of
+ *	  a crash restart, and the owner PANICs as core does (data_sync_retry
+ *	  does not apply to WAL).  Nobody trusts a later fsync after a failure.
+ *	- wal_durable and wal_flush_submitted only move forward (compare-and-swap).
  *	- fsync = off and the open_sync/open_datasync methods are respected: in
  *	  those cases there is nothing to fsync.  During recovery nothing is
  *	  flushed here (core maintains minRecoveryPoint).
@@ -24,6 +32,9 @@
  */
 #include "postgres.h"
 
+#include <errno.h>
+#include <unistd.h>
+
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
 #include "fmgr.h"
@@ -31,19 +42,16 @@
 #include "utils/pg_lsn.h"
 
 #include "ring.h"
+#include "wal.h"
 
 PG_FUNCTION_INFO_V1(pg_uring_wal_flush);
 
-/* most segments one flush chains together */
-#define PGU_WAL_MAX_CHAIN 32
-
 static void
-advance_durable(XLogRecPtr lsn)
+advance_lsn(pg_atomic_uint64 *ptr, XLogRecPtr lsn)
 {
-	uint64		cur = pg_atomic_read_u64(&pgu_shared->wal_durable);
+	uint64		cur = pg_atomic_read_u64(ptr);
 
-	while (cur < lsn &&
-		   !pg_atomic_compare_exchange_u64(&pgu_shared->wal_durable, &cur, lsn))
+	while (cur < lsn && !pg_atomic_compare_exchange_u64(ptr, &cur, lsn))
 		;
 }
 
@@ -57,6 +65,207 @@ pgu_wal_durable(void)
 	return Max(core, ours);
 }
 
+/* Whether written WAL needs an fsync at all to be as durable as it gets. */
+static bool
+wal_needs_fsync(void)
+{
+	return enableFsync &&
+		sync_method != SYNC_METHOD_OPEN && sync_method != SYNC_METHOD_OPEN_DSYNC;
+}
+
+/*
+ * The highest LSN up to which a data page may be written right now without
+ * any WAL flush: what is durable, or, when WAL needs no fsync (fsync = off,
+ * open_sync, open_datasync), what is written.
+ */
+XLogRecPtr
+pgu_wal_safe_upto(void)
+{
+	if (!wal_needs_fsync())
+		return GetXLogWriteRecPtr();
+	return pgu_wal_durable();
+}
+
+void
+pgu_wal_check_failed(void)
+{
+	if (pg_atomic_read_u32(&pgu_shared->wal_flush_failed) != 0)
+		ereport(PANIC,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("a WAL flush through pg_uring failed in another process"),
+				 errdetail("No later fsync of the WAL can be trusted.")));
+}
+
+/* ------------------------------------------------------------------------
+ * The WAL-sync op
+ * ------------------------------------------------------------------------
+ */
+static void
+walsync_prep(struct io_uring_sqe *sqe, PgUringSlot *slot)
+{
+	PgUringWalTarget *t = &slot->target.wal;
+
+	io_uring_prep_fsync(sqe, t->fault ? -1 : t->fd,
+						t->datasync ? IORING_FSYNC_DATASYNC : 0);
+}
+
+static int32
+walsync_sync(PgUringSlot *slot)
+{
+	PgUringWalTarget *t = &slot->target.wal;
+	int			rc;
+
+	if (t->fault)
+		return -EBADF;
+	rc = t->datasync ? fdatasync(t->fd) : fsync(t->fd);
+	return rc < 0 ? -errno : 0;
+}
+
+static bool
+walsync_result_ok(PgUringSlot *slot, int32 result)
+{
+	return result >= 0;
+}
+
+/* any process: no ERROR, no palloc */
+static void
+walsync_complete(PgUringSlot *slot)
+{
+	PgUringWalTarget *t = &slot->target.wal;
+	PgUringRing *ring = pgu_ring(slot->ring);
+
+	if (slot->result < 0)
+	{
+		pg_atomic_write_u32(&pgu_shared->wal_flush_failed, 1);
+		if (t->nlinked > 0)
+			pgu_count(ring, PGU_C_CANCELLED_CHAINS, 1);
+	}
+	else
+	{
+		pgu_count(ring, PGU_C_WAL_FLUSHES, 1);
+		if (t->upto != InvalidXLogRecPtr)
+			advance_lsn(&pgu_shared->wal_durable, t->upto);
+	}
+	ConditionVariableBroadcast(&pgu_shared->wal_cv);
+}
+
+static void
+walsync_describe(PgUringSlot *slot, char *buf, size_t len)
+{
+	PgUringWalTarget *t = &slot->target.wal;
+	char		name[MAXFNAMELEN];
+
+	XLogFileName(name, t->tli, t->segno, wal_segment_size);
+	if (t->upto != InvalidXLogRecPtr)
+		snprintf(buf, len, "WAL %s up to %X/%X%s", name,
+				 LSN_FORMAT_ARGS(t->upto), t->nlinked ? " (heads writes)" : "");
+	else
+		snprintf(buf, len, "WAL %s", name);
+}
+
+/* owner only: the segment stays open until its fsync completed */
+static void
+walsync_release(PgUringSlot *slot)
+{
+	if (slot->target.wal.fd >= 0)
+	{
+		pgu_close_file(slot->target.wal.fd);
+		slot->target.wal.fd = -1;
+	}
+}
+
+static const PgUringOpInfo walsync_info = {
+	"wal fsync", walsync_prep, walsync_sync, walsync_result_ok,
+	walsync_complete, NULL, walsync_describe, walsync_release
+};
+
+void
+pgu_wal_register(void)
+{
+	pgu_register_op(PGU_OP_WALSYNC, &walsync_info);
+}
+
+/* ------------------------------------------------------------------------
+ * Chains of WAL fsyncs
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * How many segment fsyncs a flush from what is durable up to 'upto' needs,
+ * and the first segment.  0 if nothing needs an fsync.
+ */
+int
+pgu_wal_chain_length(XLogRecPtr upto, XLogSegNo *first)
+{
+	XLogRecPtr	durable = pgu_wal_durable();
+	XLogSegNo	last;
+
+	if (upto <= durable || !wal_needs_fsync())
+		return 0;
+	XLByteToSeg(durable, *first, wal_segment_size);
+	XLByteToPrevSeg(upto, last, wal_segment_size);
+	if (last < *first)
+		return 0;
+	return (int) Min(last - *first + 1, (XLogSegNo) INT_MAX);
+}
+
+/*
+ * Fill n acquired slots with the fsyncs of segments first .. first + n - 1,
+ * all linked, the last one covering 'upto' and heading 'nlinked' page
+ * writes that the caller links after it.  Opens the segment files; on
+ * ERROR the caller's cleanup closes what was opened (pgu_wal_release).
+ */
+void
+pgu_wal_stage(PgUringHandle *h, int n, XLogSegNo first, XLogRecPtr upto,
+			  int nlinked)
+{
+	TimeLineID	tli = GetWALInsertionTimeLine();
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		PgUringSlot *slot = pgu_io_slot(h[i]);
+		PgUringWalTarget *t = &slot->target.wal;
+		char		path[MAXPGPATH];
+
+		slot->op = PGU_OP_WALSYNC;
+		t->fd = -1;
+		t->datasync = sync_method == SYNC_METHOD_FDATASYNC;
+		t->fault = pgu_test_wal_fault;
+		t->tli = tli;
+		t->segno = first + i;
+		t->upto = i == n - 1 ? upto : InvalidXLogRecPtr;
+		t->nlinked = i == n - 1 ? (uint16) nlinked : 0;
+		if (i < n - 1 || nlinked > 0)
+			slot->flags |= PGU_IO_LINK;
+		XLogFilePath(path, tli, first + i, wal_segment_size);
+		t->fd = pgu_open_file(path);
+	}
+	advance_lsn(&pgu_shared->wal_flush_submitted, upto);
+}
+
+/* Give WAL-sync slots back; their release callback closes the files. */
+void
+pgu_wal_release(PgUringHandle *h, int n)
+{
+	pgu_io_release(h, n);
+}
+
+/* A completed WAL-sync slot that failed: PANIC, as core does. */
+void
+pgu_wal_report_failure(PgUringSlot *slot, const char *detail)
+{
+	PgUringWalTarget *t = &slot->target.wal;
+	char		path[MAXPGPATH];
+
+	XLogFilePath(path, t->tli, t->segno, wal_segment_size);
+	errno = -slot->result;
+	ereport(PANIC,
+			(errcode_for_file_access(),
+			 errmsg("could not fsync file \"%s\" through pg_uring: %m", path),
+			 detail ? errdetail_internal("%s", detail) : 0));
+}
+
 /*
  * Make durable, through this backend's ring, the WAL written so far.
  * Returns the LSN that is now durable.
@@ -65,87 +274,60 @@ XLogRecPtr
 pgu_wal_flush_written(void)
 {
 	XLogRecPtr	written = GetXLogWriteRecPtr();
-	XLogRecPtr	durable = pgu_wal_durable();
-	TimeLineID	tli;
 	XLogSegNo	first;
-	XLogSegNo	last;
+	int			total;
 
-	if (written <= durable)
-		return durable;
-	if (!enableFsync ||
-		sync_method == SYNC_METHOD_OPEN || sync_method == SYNC_METHOD_OPEN_DSYNC)
+	pgu_wal_check_failed();
+	if (written <= pgu_wal_durable())
+		return pgu_wal_durable();
+	if (!wal_needs_fsync())
 	{
 		/* nothing to fsync: written WAL is as durable as the server makes it */
-		advance_durable(written);
+		advance_lsn(&pgu_shared->wal_durable, written);
 		return written;
 	}
 
-	tli = GetWALInsertionTimeLine();
-	XLByteToSeg(durable, first, wal_segment_size);
-	XLByteToPrevSeg(written, last, wal_segment_size);
-
-	while (first <= last)
+	total = pgu_wal_chain_length(written, &first);
+	while (total > 0)
 	{
-		int			n = (int) Min((XLogSegNo) PGU_WAL_MAX_CHAIN, last - first + 1);
+		int			n = Min(total, PGU_WAL_MAX_CHAIN);
 		PgUringHandle h[PGU_WAL_MAX_CHAIN];
-		int			fds[PGU_WAL_MAX_CHAIN];
-		char		paths[PGU_WAL_MAX_CHAIN][MAXPGPATH];
-		volatile int nopen = 0;
+		XLogRecPtr	upto;
 		int			i;
 
+		/* a chunk that is not the last covers its own segments only */
+		if (n < total)
+			XLogSegNoOffsetToRecPtr(first + n, 0, wal_segment_size, upto);
+		else
+			upto = written;
+
+		pgu_io_acquire(h, n);
 		PG_TRY();
 		{
-			for (i = 0; i < n; i++)
-			{
-				XLogFilePath(paths[i], tli, first + i, wal_segment_size);
-				fds[i] = pgu_open_file(paths[i]);
-				nopen++;
-			}
-			pgu_io_acquire(h, n);
-			for (i = 0; i < n; i++)
-			{
-				PgUringSlot *slot = pgu_io_slot(h[i]);
-
-				slot->op = sync_method == SYNC_METHOD_FDATASYNC ?
-					PGU_OP_FDATASYNC : PGU_OP_FSYNC;
-				slot->target.file.fd = fds[i];
-				if (i < n - 1)
-					slot->flags |= PGU_IO_LINK;
-			}
+			pgu_wal_stage(h, n, first, upto, 0);
 			pgu_io_submit(h, n);
 			pgu_io_wait_many(h, n);
-			pgu_count(pgu_ring(pgu_my_ring()), PGU_C_WAL_FLUSHES, n);
-			for (i = 0; i < n; i++)
-			{
-				int32		res = pgu_io_slot(h[i])->result;
-
-				if (res < 0)
-				{
-					/* a cancelled link follows the failure we report */
-					errno = -res;
-					ereport(PANIC,
-							(errcode_for_file_access(),
-							 errmsg("could not fsync file \"%s\" through pg_uring: %m",
-									paths[i])));
-				}
-			}
-			pgu_io_release(h, n);
-			for (i = 0; i < nopen; i++)
-				pgu_close_file(fds[i]);
 		}
 		PG_CATCH();
 		{
 			pgu_io_cleanup_mine();
-			for (i = 0; i < nopen; i++)
-				pgu_close_file(fds[i]);
 			PG_RE_THROW();
 		}
 		PG_END_TRY();
+		for (i = 0; i < n; i++)
+		{
+			PgUringSlot *slot = pgu_io_slot(h[i]);
+
+			/* a cancelled link follows the failure we report */
+			if (slot->result < 0)
+				pgu_wal_report_failure(slot, NULL);
+		}
+		pgu_wal_release(h, n);
 		first += n;
+		total -= n;
 	}
 
-	advance_durable(written);
-	return written;
+	return Max(written, pgu_wal_durable());
 }
 
 /*

@@ -1,0 +1,141 @@
+/*-------------------------------------------------------------------------
+ *
+ * flush.c
+ *	  pg_uring_flush(rel regclass DEFAULT NULL, sync boolean DEFAULT false):
+ *	  write back every dirty shared buffer of a relation (with its TOAST
+ *	  table and TOAST index), or of the whole pool, through the rings.
+ *
+ * Owns: argument checking and the choice of path.  Temporary relations live
+ * in local buffers and are refused; during recovery buffers are written
+ * through core (FlushOneBuffer), which maintains minRecoveryPoint.
+ *
+ * Invariants kept here: no ERROR escapes while a write may still be in
+ * flight (pgu_wb_finish / pgu_wb_abort); a named relation stays locked
+ * (AccessShareLock) until then; cancel is checked between buffers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "access/xlog.h"
+#include "catalog/pg_class.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "io.h"
+#include "writeback.h"
+
+PG_FUNCTION_INFO_V1(pg_uring_flush);
+
+/* the relfilenodes of rel, of its TOAST table and of that table's index */
+static int
+collect_nodes(Relation rel, RelFileNode *nodes, List **opened)
+{
+	int			n = 0;
+
+	nodes[n++] = rel->rd_node;
+	if (OidIsValid(rel->rd_rel->reltoastrelid))
+	{
+		Relation	toast = relation_open(rel->rd_rel->reltoastrelid, AccessShareLock);
+		List	   *indexes;
+		ListCell   *lc;
+
+		nodes[n++] = toast->rd_node;
+		*opened = lappend(*opened, toast);
+		indexes = RelationGetIndexList(toast);
+		foreach(lc, indexes)
+		{
+			Relation	idx;
+
+			if (n >= 8)
+				break;
+			idx = relation_open(lfirst_oid(lc), AccessShareLock);
+			nodes[n++] = idx->rd_node;
+			*opened = lappend(*opened, idx);
+		}
+		list_free(indexes);
+	}
+	return n;
+}
+
+Datum
+pg_uring_flush(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
+	bool		sync = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	Relation	rel = NULL;
+	List	   *opened = NIL;
+	RelFileNode nodes[8];
+	int			nnodes = 0;
+	RelFileNode *filter = NULL;
+	PgUringWriteback *volatile wb = NULL;
+	int64		written = 0;
+	ListCell   *lc;
+	int			i;
+
+	pgu_require_loaded();
+
+	if (OidIsValid(relid))
+	{
+		rel = relation_open(relid, AccessShareLock);
+		if (!RELKIND_HAS_STORAGE(rel->rd_rel->relkind))
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("relation \"%s\" has no storage", RelationGetRelationName(rel)),
+					 errhint("Flush one of its partitions or indexes instead.")));
+		if (RelationUsesLocalBuffers(rel))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot flush temporary relation \"%s\" through pg_uring",
+							RelationGetRelationName(rel)),
+					 errhint("Temporary relations live in local buffers, which are private to their session.")));
+		nnodes = collect_nodes(rel, nodes, &opened);
+		filter = nodes;
+	}
+
+	if (RecoveryInProgress())
+	{
+		if (sync)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("recovery is in progress"),
+					 errhint("During recovery buffers are written through core; a restartpoint makes them durable.")));
+		for (i = 0; i < NBuffers; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			written += pgu_wb_through_core(i, filter, nnodes);
+		}
+	}
+	else
+	{
+		PG_TRY();
+		{
+			wb = pgu_wb_begin(false, sync, pgu_write_depth);
+			for (i = 0; i < NBuffers; i++)
+			{
+				CHECK_FOR_INTERRUPTS();
+				(void) pgu_wb_add(wb, i, filter, nnodes);
+			}
+			written = pgu_wb_finish(wb);
+		}
+		PG_CATCH();
+		{
+			if (wb != NULL)
+				pgu_wb_abort(wb);
+			else
+				pgu_io_cleanup_mine();
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+
+	foreach(lc, opened)
+		relation_close((Relation) lfirst(lc), AccessShareLock);
+	if (rel != NULL)
+		relation_close(rel, AccessShareLock);
+	PG_RETURN_INT64(written);
+}

@@ -1,0 +1,157 @@
+/*-------------------------------------------------------------------------
+ *
+ * writer.c
+ *	  The pg_uring writer: a background worker that keeps the buffers the
+ *	  clock sweep will evict next clean, with asynchronous writes, so that
+ *	  fewer backends must write a dirty victim themselves.
+ *
+ * Owns: the writer's own scan position, resource owner and memory context.
+ *
+ * Each round (every pg_uring.writer_delay) it walks the pool from where it
+ * stopped, for at most one full pass, and writes up to
+ * pg_uring.writer_max_pages buffers that are valid, dirty, unpinned and
+ * have usage_count 0: those are what the sweep takes next if nobody uses
+ * them again.  It does not move the sweep's hand or read its allocation
+ * counter (StrategySyncStart would reset the counter under the core
+ * bgwriter, and so distort buffers_alloc).
+ *
+ * Invariants kept here:
+ *	- It never blocks on a buffer: a buffer whose content lock is taken,
+ *	  that has an IO in progress, or whose WAL is not yet written is skipped
+ *	  (for the last, the WAL writer is asked to write, XLogSetAsyncXactLSN).
+ *	- Every round ends with all its writes completed and every pin dropped;
+ *	  on ERROR it waits for its IOs (pgu_wb_abort) before the resource owner
+ *	  releases the pins, logs the error and carries on with the next round.
+ *	- It starts only once recovery has finished (on a standby core writes).
+ *	- Its writes are registered with the checkpointer from whichever process
+ *	  completes them, which core counts in pg_stat_bgwriter.buffers_backend;
+ *	  pg_uring_stats.sync_requests counts them so they can be told apart.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/buf_internals.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/wait_event.h"
+
+#include "io.h"
+#include "writeback.h"
+
+bool		pgu_am_writer = false;
+
+void
+pgu_register_writer(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 1;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_uring");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pgu_writer_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_uring writer");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_uring writer");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* One round: returns the number of writes queued. */
+static int
+writer_round(int *hand)
+{
+	PgUringWriteback *volatile wb = NULL;
+	volatile int queued = 0;
+
+	PG_TRY();
+	{
+		int			scanned;
+
+		wb = pgu_wb_begin(true, false, pgu_write_depth);
+		for (scanned = 0; scanned < NBuffers && queued < pgu_writer_max_pages; scanned++)
+		{
+			BufferDesc *desc = GetBufferDescriptor(*hand);
+			uint32		state = pg_atomic_read_u32(&desc->state);
+
+			if ((state & (BM_VALID | BM_DIRTY | BM_IO_IN_PROGRESS)) == (BM_VALID | BM_DIRTY) &&
+				BUF_STATE_GET_REFCOUNT(state) == 0 &&
+				BUF_STATE_GET_USAGECOUNT(state) == 0 &&
+				pgu_wb_add(wb, *hand, NULL, 0))
+				queued++;
+			*hand = (*hand + 1) % NBuffers;
+			if (ShutdownRequestPending)
+				break;
+		}
+		(void) pgu_wb_finish(wb);
+	}
+	PG_CATCH();
+	{
+		HOLD_INTERRUPTS();
+		EmitErrorReport();
+		if (wb != NULL)
+			pgu_wb_abort(wb);
+		else
+			pgu_io_cleanup_mine();
+		LWLockReleaseAll();
+		ConditionVariableCancelSleep();
+		ResourceOwnerRelease(CurrentResourceOwner, RESOURCE_RELEASE_BEFORE_LOCKS, false, true);
+		ResourceOwnerRelease(CurrentResourceOwner, RESOURCE_RELEASE_LOCKS, false, true);
+		ResourceOwnerRelease(CurrentResourceOwner, RESOURCE_RELEASE_AFTER_LOCKS, false, true);
+		FlushErrorState();
+		RESUME_INTERRUPTS();
+	}
+	PG_END_TRY();
+	if (queued > 0)
+		pgu_count(pgu_ring(pgu_my_ring()), PGU_C_WRITER_PAGES, queued);
+	return queued;
+}
+
+void
+pgu_writer_main(Datum arg)
+{
+	MemoryContext round_cxt;
+	int			hand = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	pgu_am_writer = true;
+	CurrentResourceOwner = ResourceOwnerCreate(NULL, "pg_uring writer");
+	round_cxt = AllocSetContextCreate(TopMemoryContext, "pg_uring writer round",
+									  ALLOCSET_DEFAULT_SIZES);
+	ereport(LOG,
+			(errmsg("pg_uring writer started: at most %d pages every %d ms",
+					pgu_writer_max_pages, pgu_writer_delay)));
+
+	while (!ShutdownRequestPending)
+	{
+		MemoryContext old;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 pgu_writer_delay, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (ShutdownRequestPending)
+			break;
+
+		old = MemoryContextSwitchTo(round_cxt);
+		(void) writer_round(&hand);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(round_cxt);
+	}
+	proc_exit(0);
+}
