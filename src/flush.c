@@ -79,14 +79,21 @@ pg_uring_flush(PG_FUNCTION_ARGS)
 
 	pgu_require_loaded();
 
-	if (OidIsValid(relid))
+	if (!PG_ARGISNULL(0))
 	{
-		rel = relation_open(relid, AccessShareLock);
+		rel = try_relation_open(relid, AccessShareLock);
+		if (rel == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation with OID %u does not exist", relid),
+					 errhint("Pass NULL to flush the whole buffer pool.")));
 		if (!RELKIND_HAS_STORAGE(rel->rd_rel->relkind))
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("relation \"%s\" has no storage", RelationGetRelationName(rel)),
-					 errhint("Flush one of its partitions or indexes instead.")));
+					 (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ||
+					  rel->rd_rel->relkind == RELKIND_PARTITIONED_INDEX) ?
+					 errhint("Flush its partitions instead.") : 0));
 		if (RelationUsesLocalBuffers(rel))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
