@@ -155,11 +155,6 @@ pgu_bufmap_set(int buf_id, int slot)
 	buf_io_map[buf_id] = slot;
 }
 
-void
-pgu_bufmap_clear(int buf_id)
-{
-	buf_io_map[buf_id] = -1;
-}
 
 /* ------------------------------------------------------------------------
  * The op: prep, sync, complete (any process), abandon, describe
@@ -212,22 +207,38 @@ page_ok(Page page, BlockNumber blkno)
 	return true;
 }
 
-static void
-finish_buffer(int buf_id, bool valid)
+/*
+ * End the IO on a shared buffer, a read or a write (writeback.c), in any
+ * process: under the header lock clear BM_IO_IN_PROGRESS and clear_bits and
+ * set set_bits; a write that landed (written) also clears BM_DIRTY and
+ * BM_CHECKPOINT_NEEDED, unless the page was dirtied again meanwhile
+ * (BM_JUST_DIRTIED).  Then forget the buffer's slot and wake whoever sleeps
+ * on its IO.
+ */
+void
+pgu_end_buffer_io(int buf_id, uint32 clear_bits, uint32 set_bits, bool written)
 {
 	BufferDesc *desc = GetBufferDescriptor(buf_id);
 	uint32		state;
 
 	state = LockBufHdr(desc);
 	Assert(state & BM_IO_IN_PROGRESS);
-	state &= ~BM_IO_IN_PROGRESS;
-	if (valid)
-		state = (state & ~BM_IO_ERROR) | BM_VALID;
-	else
-		state = (state & ~BM_VALID) | BM_IO_ERROR;
+	state &= ~(BM_IO_IN_PROGRESS | clear_bits);
+	state |= set_bits;
+	if (written && !(state & BM_JUST_DIRTIED))
+		state &= ~(BM_DIRTY | BM_CHECKPOINT_NEEDED);
 	UnlockBufHdr(desc, state);
 	buf_io_map[buf_id] = -1;
 	ConditionVariableBroadcast(BufferDescriptorGetIOCV(desc));
+}
+
+static void
+finish_buffer(int buf_id, bool valid)
+{
+	if (valid)
+		pgu_end_buffer_io(buf_id, BM_IO_ERROR, BM_VALID, false);
+	else
+		pgu_end_buffer_io(buf_id, BM_VALID, BM_IO_ERROR, false);
 }
 
 /*

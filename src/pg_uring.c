@@ -20,6 +20,7 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -48,6 +49,26 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
+
+/*
+ * Register one of pg_uring's background workers (the reaper, the writer):
+ * shared memory access, no database, restarted a second after it exits.
+ */
+void
+pgu_register_bgworker(const char *name, const char *function, int start)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_start_time = (BgWorkerStartTime) start;
+	worker.bgw_restart_time = 1;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_uring");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", name);
+	RegisterBackgroundWorker(&worker);
+}
 
 static bool
 check_test_fault(char **newval, void **extra, GucSource source)
@@ -206,7 +227,10 @@ _PG_init(void)
 	shmem_startup_hook = pgu_shmem_startup;
 
 	if (pgu_reaper_enabled)
-		pgu_register_reaper();
+		pgu_register_bgworker("pg_uring reaper", "pgu_reaper_main",
+							  BgWorkerStart_PostmasterStart);
+	/* on a standby core writes (it keeps minRecoveryPoint): start after recovery */
 	if (pgu_writer_enabled)
-		pgu_register_writer();
+		pgu_register_bgworker("pg_uring writer", "pgu_writer_main",
+							  BgWorkerStart_RecoveryFinished);
 }

@@ -138,6 +138,10 @@ typedef struct PgUringShared
 
 extern PgUringShared *pgu_shared;
 
+/* pg_uring.c */
+extern void pgu_register_bgworker(const char *name, const char *function,
+								  int start);
+
 /* ring.c */
 extern Size pgu_ring_shmem_size(void);
 extern void pgu_ring_shmem_init(void);
@@ -151,7 +155,8 @@ extern void pgu_bufread_shmem_init(void);
 extern void pgu_bufread_register(void);
 PGDLLEXPORT extern bool pg_uring_complete_buffer_io(int buffer);
 extern void pgu_bufmap_set(int buf_id, int slot);
-extern void pgu_bufmap_clear(int buf_id);
+extern void pgu_end_buffer_io(int buf_id, uint32 clear_bits, uint32 set_bits,
+							  bool written);
 
 /* writeback.c */
 extern void pgu_writeback_register(void);
@@ -164,12 +169,10 @@ extern void pgu_wal_register(void);
 
 /* writer.c */
 extern bool pgu_am_writer;
-extern void pgu_register_writer(void);
 PGDLLEXPORT extern void pgu_writer_main(Datum arg);
 
 /* reaper.c */
 extern bool pgu_am_reaper;
-extern void pgu_register_reaper(void);
 PGDLLEXPORT extern void pgu_reaper_main(Datum arg);
 
 /* stats.c */

@@ -35,22 +35,6 @@
 
 bool		pgu_am_reaper = false;
 
-void
-pgu_register_reaper(void)
-{
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
-	worker.bgw_start_time = BgWorkerStart_PostmasterStart;
-	worker.bgw_restart_time = 1;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_uring");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pgu_reaper_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_uring reaper");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_uring reaper");
-	RegisterBackgroundWorker(&worker);
-}
-
 static void
 consume_eventfd(int fd)
 {

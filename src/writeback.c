@@ -204,23 +204,12 @@ bufwrite_result_ok(PgUringSlot *slot, int32 result)
 static void
 finish_write(int buf_id, WriteOutcome outcome)
 {
-	BufferDesc *desc = GetBufferDescriptor(buf_id);
-	uint32		state;
-
-	state = LockBufHdr(desc);
-	Assert(state & BM_IO_IN_PROGRESS);
-	state &= ~BM_IO_IN_PROGRESS;
 	if (outcome == WRITE_DONE)
-	{
-		state &= ~BM_IO_ERROR;
-		if (!(state & BM_JUST_DIRTIED))
-			state &= ~(BM_DIRTY | BM_CHECKPOINT_NEEDED);
-	}
+		pgu_end_buffer_io(buf_id, BM_IO_ERROR, 0, true);
 	else if (outcome == WRITE_FAILED)
-		state |= BM_IO_ERROR;
-	UnlockBufHdr(desc, state);
-	pgu_bufmap_clear(buf_id);
-	ConditionVariableBroadcast(BufferDescriptorGetIOCV(desc));
+		pgu_end_buffer_io(buf_id, 0, BM_IO_ERROR, false);
+	else
+		pgu_end_buffer_io(buf_id, 0, 0, false);
 }
 
 /*

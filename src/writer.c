@@ -49,22 +49,6 @@
 
 bool		pgu_am_writer = false;
 
-void
-pgu_register_writer(void)
-{
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 1;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_uring");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pgu_writer_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_uring writer");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_uring writer");
-	RegisterBackgroundWorker(&worker);
-}
-
 /* One round: returns the number of writes queued. */
 static int
 writer_round(int *hand)
