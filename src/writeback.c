@@ -502,6 +502,8 @@ submit_linked(PgUringWriteback *wb)
 
 	if (wb->nlinked == 0)
 		return;
+	/* nothing staged waits while we wait for a WAL flush */
+	submit_plain(wb);
 	if (pgu_wal_safe_upto() >= lsn || wait_inflight_flush(lsn))
 	{
 		linked_to_plain(wb);
