@@ -9,6 +9,11 @@
  * in local buffers and are refused; during recovery buffers are written
  * through core (FlushOneBuffer), which maintains minRecoveryPoint.
  *
+ * Dirty buffers are written in file order, as a checkpoint writes them:
+ * the pool is scanned in windows of up to 256k buffers, each sorted by
+ * (tablespace, database, relation, fork, block), so that adjacent blocks
+ * combine into one pwritev and the kernel sees sequential writes.
+ *
  * Invariants kept here: no ERROR escapes while a write may still be in
  * flight (pgu_wb_finish / pgu_wb_abort); a named relation stays locked
  * (AccessShareLock) until then; cancel is checked between buffers.
@@ -24,12 +29,41 @@
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "io.h"
 #include "writeback.h"
 
 PG_FUNCTION_INFO_V1(pg_uring_flush);
+
+/* dirty buffers are sorted in windows of at most this many */
+#define FLUSH_WINDOW (256 * 1024)
+
+typedef struct FlushCandidate
+{
+	BufferTag	tag;
+	int			buf_id;
+} FlushCandidate;
+
+static int
+candidate_cmp(const void *a, const void *b)
+{
+	const BufferTag *x = &((const FlushCandidate *) a)->tag;
+	const BufferTag *y = &((const FlushCandidate *) b)->tag;
+
+	if (x->rnode.spcNode != y->rnode.spcNode)
+		return x->rnode.spcNode < y->rnode.spcNode ? -1 : 1;
+	if (x->rnode.dbNode != y->rnode.dbNode)
+		return x->rnode.dbNode < y->rnode.dbNode ? -1 : 1;
+	if (x->rnode.relNode != y->rnode.relNode)
+		return x->rnode.relNode < y->rnode.relNode ? -1 : 1;
+	if (x->forkNum != y->forkNum)
+		return x->forkNum < y->forkNum ? -1 : 1;
+	if (x->blockNum != y->blockNum)
+		return x->blockNum < y->blockNum ? -1 : 1;
+	return 0;
+}
 
 /* the relfilenodes of rel, of its TOAST table and of that table's index */
 static int
@@ -121,13 +155,34 @@ pg_uring_flush(PG_FUNCTION_ARGS)
 	{
 		PG_TRY();
 		{
+			FlushCandidate *cands;
+			int			window = Min(NBuffers, FLUSH_WINDOW);
+
 			wb = pgu_wb_begin(false, sync, pgu_write_depth);
-			for (i = 0; i < NBuffers; i++)
+			cands = MemoryContextAllocHuge(CurrentMemoryContext,
+										   sizeof(FlushCandidate) * window);
+			i = 0;
+			while (i < NBuffers)
 			{
-				CHECK_FOR_INTERRUPTS();
-				(void) pgu_wb_add(wb, i, filter, nnodes);
+				int			n = 0;
+				int			k;
+
+				for (; i < NBuffers && n < window; i++)
+				{
+					CHECK_FOR_INTERRUPTS();
+					if (pgu_wb_candidate(i, filter, nnodes, &cands[n].tag))
+						cands[n++].buf_id = i;
+				}
+				/* in file order, as a checkpoint writes: adjacent blocks combine */
+				qsort(cands, n, sizeof(FlushCandidate), candidate_cmp);
+				for (k = 0; k < n; k++)
+				{
+					CHECK_FOR_INTERRUPTS();
+					(void) pgu_wb_add_tagged(wb, cands[k].buf_id, &cands[k].tag);
+				}
 			}
 			written = pgu_wb_finish(wb);
+			pfree(cands);
 		}
 		PG_CATCH();
 		{

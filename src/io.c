@@ -517,26 +517,41 @@ pgu_io_cleanup_mine(void)
 
 	HOLD_INTERRUPTS();
 	in_cleanup = true;
-	for (i = 0; i < io_shared->nslots && my_slot_count > 0; i++)
+
+	/*
+	 * Three passes: wait for everything submitted, undo everything staged,
+	 * then free it all.  A staged slot may lend its page to another slot's
+	 * IO (the further pages of a combined write), and an undo may read such
+	 * a slot: nothing is freed while any IO or undo of ours may still use it.
+	 */
+	for (i = 0; i < io_shared->nslots; i++)
 	{
 		PgUringSlot *slot = &slots[i];
-		uint32		state;
 
-		if (slot->owner_pid != MyProcPid)
-			continue;
-		state = pg_atomic_read_u32(&slot->state);
-		if (state == PGU_SLOT_FREE)
-			continue;
-		if (state == PGU_SLOT_SUBMITTED)
+		if (slot->owner_pid == MyProcPid &&
+			pg_atomic_read_u32(&slot->state) == PGU_SLOT_SUBMITTED)
 			pgu_io_wait_slot(slot);
-		else if (state == PGU_SLOT_STAGED)
+	}
+	for (i = 0; i < io_shared->nslots; i++)
+	{
+		PgUringSlot *slot = &slots[i];
+
+		if (slot->owner_pid == MyProcPid &&
+			pg_atomic_read_u32(&slot->state) == PGU_SLOT_STAGED)
 		{
 			const PgUringOpInfo *info = pgu_op_lookup(slot->op);
 
 			if (info && info->abandon)
 				info->abandon(slot);
 		}
-		pgu_io_release_slot(slot);
+	}
+	for (i = 0; i < io_shared->nslots && my_slot_count > 0; i++)
+	{
+		PgUringSlot *slot = &slots[i];
+
+		if (slot->owner_pid == MyProcPid &&
+			pg_atomic_read_u32(&slot->state) != PGU_SLOT_FREE)
+			pgu_io_release_slot(slot);
 	}
 	in_cleanup = false;
 	ConditionVariableBroadcast(&io_shared->slot_freed);

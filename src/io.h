@@ -43,6 +43,8 @@ typedef enum PgUringOp
 	PGU_OP_BUFREAD,			/* read adjacent blocks into shared buffers */
 	PGU_OP_BUFWRITE,		/* write one shared buffer from its bounce copy */
 	PGU_OP_WALSYNC,			/* fsync of a WAL segment (wal.c) */
+	PGU_OP_WRITEBACK_HINT,	/* sync_file_range(SYNC_FILE_RANGE_WRITE) of written blocks */
+	PGU_OP_BUFWRITE_PAGE,	/* a further page of a combined buffer write: never submitted */
 	PGU_NUM_OPS = 16			/* room for later op types */
 } PgUringOp;
 
@@ -91,15 +93,27 @@ typedef struct PgUringBufTarget
 } PgUringBufTarget;
 
 /* One dirty shared buffer written from the slot's bounce buffer. */
+/*
+ * A shared buffer written from the slot's bounce page.  Adjacent blocks of
+ * one segment are combined into one pwritev: the first slot (the head) is
+ * submitted, with an iovec over its own bounce page and those of the slots
+ * of the further pages (PGU_OP_BUFWRITE_PAGE, staged, never submitted), and
+ * its completion finishes every buffer of the run.
+ */
 typedef struct PgUringWriteTarget
 {
 	RelFileNode rnode;
 	ForkNumber	fork;
-	BlockNumber blkno;
+	BlockNumber blkno;			/* the run's first block */
 	int			fd;				/* the segment file, opened by the owner */
 	int32		buf_id;
 	bool		linked;			/* behind a WAL flush in a link chain */
+	uint8		npages;			/* pages of the run (head only), >= 1 */
+	uint8		written;		/* pages that reached the file (head, on completion) */
+	int32		head;			/* further pages: the head's slot index */
 	XLogRecPtr	lsn;			/* page LSN of the copy being written */
+	int32		page_slots[PGU_MAX_COMBINE];	/* head: slot of each page */
+	struct iovec iov[PGU_MAX_COMBINE];
 } PgUringWriteTarget;
 
 /* fsync of one WAL segment; the last of a chain says what it covers */

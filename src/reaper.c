@@ -132,5 +132,13 @@ pgu_reaper_main(Datum arg)
 				(void) pgu_ring_progress(ring, false);
 		}
 	}
-	proc_exit(0);
+
+	/*
+	 * Exit code 1: the postmaster unregisters for good a worker that exits
+	 * with 0, and a server without its reaper can leave core backends
+	 * sleeping on a buffer's IO.  After a SIGTERM that is not the
+	 * postmaster's shutdown (pg_terminate_backend) a new reaper starts a
+	 * second later; at shutdown none does.
+	 */
+	proc_exit(1);
 }

@@ -80,12 +80,17 @@
 #include "wal.h"
 #include "writeback.h"
 
-/* plain (unlinked) writes submitted together */
+/* plain (unlinked) writes submitted together: this many SQEs or pages */
 #define WB_BATCH 16
+#define WB_BATCH_PAGES 64
 /* most writes linked behind one WAL flush (the kernel runs a chain in order) */
 #define WB_CHAIN 16
-/* pins one caller holds at once (and never more than 1/8 of the pool) */
-#define WB_MAX_PINS 256
+/*
+ * Pins one caller holds at once (and never more than 1/8 of the pool):
+ * several batches of combined writes, so that the kernel writes one while
+ * we copy the next.
+ */
+#define WB_MAX_PINS 1024
 /* segment files kept open only for the final fdatasync of a sync flush */
 #define WB_MAX_RETIRED 64
 
@@ -105,6 +110,10 @@ typedef struct WbFile
 	int			inflight;		/* our writes on it, staged or submitted */
 	bool		retired;		/* kept for the final fdatasync only */
 	bool		written;		/* a write was submitted through it */
+	/* blocks written since the last writeback hint (segment-relative) */
+	int			hint_count;
+	BlockNumber hint_lo;
+	BlockNumber hint_hi;
 } WbFile;
 
 typedef struct WbEntry
@@ -128,12 +137,14 @@ struct PgUringWriteback
 	bool		nowait;
 	bool		sync;
 	bool		second_pass;
+	int			hint_pages;		/* writeback hint every so many written blocks, 0: none */
 	int			depth;
 	int			maxpins;
 	int			npinned;
 	/* staged, not yet submitted */
 	WbEntry		plain[WB_BATCH + WB_CHAIN];
 	int			nplain;
+	int			plain_pages;	/* pages of the staged plain writes */
 	WbEntry		linked[WB_CHAIN];
 	int			nlinked;
 	XLogRecPtr	linked_lsn;
@@ -182,7 +193,10 @@ bufwrite_prep(struct io_uring_sqe *sqe, PgUringSlot *slot)
 {
 	PgUringWriteTarget *t = &slot->target.write;
 
-	io_uring_prep_write(sqe, t->fd, slot_page(slot), BLCKSZ, seg_offset(t->blkno));
+	if (t->npages == 1)
+		io_uring_prep_write(sqe, t->fd, slot_page(slot), BLCKSZ, seg_offset(t->blkno));
+	else
+		io_uring_prep_writev(sqe, t->fd, t->iov, t->npages, seg_offset(t->blkno));
 }
 
 static int32
@@ -191,14 +205,21 @@ bufwrite_sync(PgUringSlot *slot)
 	PgUringWriteTarget *t = &slot->target.write;
 	ssize_t		rc;
 
-	rc = pwrite(t->fd, slot_page(slot), BLCKSZ, seg_offset(t->blkno));
+	rc = pwritev(t->fd, t->iov, t->npages, seg_offset(t->blkno));
 	return rc < 0 ? -errno : (int32) rc;
 }
 
 static bool
 bufwrite_result_ok(PgUringSlot *slot, int32 result)
 {
-	return result == BLCKSZ;
+	return result == (int32) slot->target.write.npages * BLCKSZ;
+}
+
+/* page i of the run a head slot writes */
+static PgUringWriteTarget *
+page_target(PgUringSlot *head, int i)
+{
+	return &pgu_slot(head->target.write.page_slots[i])->target.write;
 }
 
 static void
@@ -222,13 +243,17 @@ bufwrite_complete(PgUringSlot *slot)
 {
 	PgUringWriteTarget *t = &slot->target.write;
 	PgUringRing *ring = pgu_ring(slot->ring);
-	WriteOutcome outcome = WRITE_FAILED;
+	int			written = 0;
+	int			i;
 
-	if (slot->result == BLCKSZ)
+	if (slot->result > 0)
+		written = Min((int) t->npages, slot->result / BLCKSZ);
+	if (written > 0)
 	{
 		FileTag		tag;
 		bool		queued;
 
+		/* a run never crosses a segment: one request covers it */
 		memset(&tag, 0, sizeof(tag));
 		tag.handler = SYNC_HANDLER_MD;
 		tag.forknum = t->fork;
@@ -239,7 +264,6 @@ bufwrite_complete(PgUringSlot *slot)
 		START_CRIT_SECTION();
 		queued = RegisterSyncRequest(&tag, SYNC_REQUEST, false);
 		END_CRIT_SECTION();
-		outcome = WRITE_DONE;
 		if (queued)
 			pgu_count(ring, PGU_C_SYNC_REQUESTS, 1);
 		else
@@ -256,24 +280,29 @@ bufwrite_complete(PgUringSlot *slot)
 							 errmsg("could not fsync segment %u of relation %u/%u/%u fork %s: %m",
 									tag.segno, t->rnode.spcNode, t->rnode.dbNode,
 									t->rnode.relNode, forkNames[t->fork])));
-				/* data_sync_retry: keep it dirty, it will be written again */
-				outcome = WRITE_FAILED;
+				/* data_sync_retry: keep them dirty, they will be written again */
 				slot->result = -errno;
+				written = 0;
 			}
 		}
 	}
-	if (outcome == WRITE_DONE)
-		pgu_count(ring, PGU_C_BUF_WRITES, 1);
-	else
-		pgu_count(ring, PGU_C_BUF_WRITE_FAILURES, 1);
-	finish_write(t->buf_id, outcome);
+	t->written = (uint8) written;
+	if (written > 0)
+		pgu_count(ring, PGU_C_BUF_WRITES, written);
+	if (written < t->npages)
+		pgu_count(ring, PGU_C_BUF_WRITE_FAILURES, t->npages - written);
+	for (i = 0; i < t->npages; i++)
+		finish_write(page_target(slot, i)->buf_id, i < written ? WRITE_DONE : WRITE_FAILED);
 }
 
 /* owner only: a staged write that will never be submitted */
 static void
 bufwrite_abandon(PgUringSlot *slot)
 {
-	finish_write(slot->target.write.buf_id, WRITE_UNDONE);
+	int			i;
+
+	for (i = 0; i < slot->target.write.npages; i++)
+		finish_write(page_target(slot, i)->buf_id, WRITE_UNDONE);
 }
 
 static void
@@ -281,11 +310,66 @@ bufwrite_describe(PgUringSlot *slot, char *buf, size_t len)
 {
 	PgUringWriteTarget *t = &slot->target.write;
 
-	snprintf(buf, len, "rel %u/%u/%u fork %s block %u lsn %X/%X%s",
+	snprintf(buf, len, "rel %u/%u/%u fork %s blocks %u-%u lsn %X/%X%s",
 			 t->rnode.spcNode, t->rnode.dbNode, t->rnode.relNode,
-			 forkNames[t->fork], t->blkno, LSN_FORMAT_ARGS(t->lsn),
-			 t->linked ? " behind WAL flush" : "");
+			 forkNames[t->fork], t->blkno, t->blkno + Max(t->npages, 1) - 1,
+			 LSN_FORMAT_ARGS(t->lsn), t->linked ? " behind WAL flush" : "");
 }
+
+static void
+page_describe(PgUringSlot *slot, char *buf, size_t len)
+{
+	PgUringWriteTarget *t = &slot->target.write;
+
+	snprintf(buf, len, "rel %u/%u/%u fork %s block %u: a page of the write in slot %d",
+			 t->rnode.spcNode, t->rnode.dbNode, t->rnode.relNode,
+			 forkNames[t->fork], t->blkno, t->head);
+}
+
+/* the head's completion or abandon finishes these pages: nothing of their own */
+static const PgUringOpInfo page_info = {
+	"buffer write page", NULL, NULL, NULL, NULL, NULL, page_describe, NULL
+};
+
+/*
+ * Writeback hint: start the kernel writing back blocks we wrote (as core's
+ * checkpoint_flush_after does), so a later fsync finds little left.  Only
+ * a hint: its result is ignored.
+ */
+static void
+hint_prep(struct io_uring_sqe *sqe, PgUringSlot *slot)
+{
+	io_uring_prep_sync_file_range(sqe, slot->target.file.fd, slot->target.file.len,
+								  slot->target.file.offset, SYNC_FILE_RANGE_WRITE);
+}
+
+static int32
+hint_sync(PgUringSlot *slot)
+{
+	int			rc;
+
+	rc = sync_file_range(slot->target.file.fd, (off_t) slot->target.file.offset,
+						 (off_t) slot->target.file.len, SYNC_FILE_RANGE_WRITE);
+	return rc < 0 ? -errno : 0;
+}
+
+static bool
+hint_result_ok(PgUringSlot *slot, int32 result)
+{
+	return result >= 0;
+}
+
+static void
+hint_describe(PgUringSlot *slot, char *buf, size_t len)
+{
+	snprintf(buf, len, "writeback of fd %d offset " UINT64_FORMAT " length %u",
+			 slot->target.file.fd, slot->target.file.offset, slot->target.file.len);
+}
+
+static const PgUringOpInfo hint_info = {
+	"writeback hint", hint_prep, hint_sync, hint_result_ok,
+	NULL, NULL, hint_describe, NULL
+};
 
 static const PgUringOpInfo bufwrite_info = {
 	"buffer write", bufwrite_prep, bufwrite_sync, bufwrite_result_ok,
@@ -296,6 +380,8 @@ void
 pgu_writeback_register(void)
 {
 	pgu_register_op(PGU_OP_BUFWRITE, &bufwrite_info);
+	pgu_register_op(PGU_OP_WRITEBACK_HINT, &hint_info);
+	pgu_register_op(PGU_OP_BUFWRITE_PAGE, &page_info);
 }
 
 /* ------------------------------------------------------------------------
@@ -354,6 +440,7 @@ wb_file(PgUringWriteback *wb, RelFileNode rnode, ForkNumber fork, BlockNumber se
 	f->inflight = 0;
 	f->retired = false;
 	f->written = false;
+	f->hint_count = 0;
 	return free_entry;
 }
 
@@ -431,6 +518,7 @@ submit_plain(PgUringWriteback *wb)
 		fifo_push(wb, &wb->plain[i]);
 	}
 	wb->nplain = 0;
+	wb->plain_pages = 0;
 	pgu_io_submit(wb->scratch, n);
 }
 
@@ -446,14 +534,18 @@ linked_to_plain(PgUringWriteback *wb)
 	submit_plain(wb);
 }
 
+static void reclaim_oldest(PgUringWriteback *wb);
+
 /*
  * Another process (or an earlier chain of ours) has a WAL flush in flight
  * that covers lsn: wait for its result rather than submit a redundant one,
  * helping every ring along.  Gives up after a second (the caller then links
- * its own).  A failed flush anywhere is a PANIC here too.
+ * its own).  A failed flush anywhere is a PANIC here too: if it was a chain
+ * of ours, reclaiming our IOs reports it as the owner does, with the writes
+ * the kernel cancelled behind it; only then is it someone else's.
  */
 static bool
-wait_inflight_flush(XLogRecPtr lsn)
+wait_inflight_flush(PgUringWriteback *wb, XLogRecPtr lsn)
 {
 	TimestampTz start;
 	bool		ok = false;
@@ -464,7 +556,13 @@ wait_inflight_flush(XLogRecPtr lsn)
 	start = GetCurrentTimestamp();
 	for (;;)
 	{
-		pgu_wal_check_failed();
+		if (pg_atomic_read_u32(&pgu_shared->wal_flush_failed) != 0)
+		{
+			ConditionVariableCancelSleep();
+			while (wb->count > 0)
+				reclaim_oldest(wb);
+			pgu_wal_check_failed();
+		}
 		if (pgu_wal_safe_upto() >= lsn)
 		{
 			ok = true;
@@ -504,7 +602,7 @@ submit_linked(PgUringWriteback *wb)
 		return;
 	/* nothing staged waits while we wait for a WAL flush */
 	submit_plain(wb);
-	if (pgu_wal_safe_upto() >= lsn || wait_inflight_flush(lsn))
+	if (pgu_wal_safe_upto() >= lsn || wait_inflight_flush(wb, lsn))
 	{
 		linked_to_plain(wb);
 		return;
@@ -600,11 +698,11 @@ wal_chain_failed(PgUringWriteback *wb, WbEntry *failed)
 }
 
 static void
-note_failure(PgUringWriteback *wb, PgUringSlot *slot)
+note_failure(PgUringWriteback *wb, PgUringSlot *slot, BlockNumber blkno, int npages)
 {
 	PgUringWriteTarget *t = &slot->target.write;
 
-	wb->nfailed++;
+	wb->nfailed += npages;
 	/* report the cause, not a write cancelled behind it */
 	if (wb->failed && !(wb->fail_result == -ECANCELED && slot->result != -ECANCELED))
 		return;
@@ -612,7 +710,39 @@ note_failure(PgUringWriteback *wb, PgUringSlot *slot)
 	wb->fail_result = slot->result;
 	wb->fail_rnode = t->rnode;
 	wb->fail_fork = t->fork;
-	wb->fail_block = t->blkno;
+	wb->fail_block = blkno;
+}
+
+/*
+ * Ask the kernel to start writing back the blocks of file fi written since
+ * the last hint.  Submitted at once and reclaimed like a write (the file
+ * stays open until it completed); skipped if no slot is free or the FIFO
+ * has no room.
+ */
+static void
+writeback_hint(PgUringWriteback *wb, int fi)
+{
+	WbFile	   *f = &wb->files[fi];
+	PgUringHandle h;
+	PgUringSlot *slot;
+	WbEntry		e;
+
+	/* within our depth, so the FIFO keeps room for a WAL chain */
+	if (wb->count + wb->nplain + wb->nlinked >= wb->depth || !pgu_io_try_acquire(&h, 1))
+		return;
+	slot = pgu_io_slot(h);
+	slot->op = PGU_OP_WRITEBACK_HINT;
+	slot->target.file.fd = f->fd;
+	slot->target.file.offset = (uint64) f->hint_lo * BLCKSZ;
+	slot->target.file.len = (uint32) (f->hint_hi - f->hint_lo + 1) * BLCKSZ;
+	f->hint_count = 0;
+	f->inflight++;
+	e.h = h;
+	e.file = fi;
+	e.buf_id = -1;
+	e.chain = 0;
+	fifo_push(wb, &e);
+	pgu_io_submit(&h, 1);
 }
 
 /* Wait for our oldest IO and account for it, dropping its pin and slot. */
@@ -635,22 +765,57 @@ reclaim_oldest(PgUringWriteback *wb)
 			wal_chain_failed(wb, e);
 		pgu_wal_release(&e->h, 1);
 	}
-	else
+	else if (slot->op == PGU_OP_WRITEBACK_HINT)
 	{
 		WbFile	   *f = &wb->files[e->file];
 
-		Assert(slot->op == PGU_OP_BUFWRITE);
-		if (slot->result == BLCKSZ)
-		{
-			wb->nwritten++;
-			pgBufferUsage.shared_blks_written++;
-		}
-		else
-			note_failure(wb, slot);
 		pgu_io_release(&e->h, 1);
-		ReleaseBuffer(e->buf_id + 1);
-		wb->npinned--;
 		if (--f->inflight == 0)
+			retire_file(wb, f);
+	}
+	else
+	{
+		PgUringWriteTarget *t = &slot->target.write;
+		WbFile	   *f = &wb->files[e->file];
+		BlockNumber blk = t->blkno % ((BlockNumber) RELSEG_SIZE);
+		int			npages = t->npages;
+		int			written = t->written;
+		int			i;
+
+		Assert(slot->op == PGU_OP_BUFWRITE);
+		wb->nwritten += written;
+		pgBufferUsage.shared_blks_written += written;
+		if (written < npages)
+			note_failure(wb, slot, t->blkno + written, npages - written);
+		if (written > 0 && wb->hint_pages > 0)
+		{
+			if (f->hint_count == 0 || blk < f->hint_lo)
+				f->hint_lo = blk;
+			if (f->hint_count == 0 || blk + written - 1 > f->hint_hi)
+				f->hint_hi = blk + written - 1;
+			f->hint_count += written;
+		}
+		/* the further pages' slots first: the head says which they are */
+		for (i = npages - 1; i >= 0; i--)
+		{
+			PgUringWriteTarget *pt = page_target(slot, i);
+
+			ReleaseBuffer(pt->buf_id + 1);
+			if (i > 0)
+			{
+				PgUringHandle ph;
+
+				ph.slot = t->page_slots[i];
+				ph.generation = pgu_slot(ph.slot)->generation;
+				pgu_io_release(&ph, 1);
+			}
+		}
+		pgu_io_release(&e->h, 1);
+		wb->npinned -= npages;
+		f->inflight -= npages;
+		if (wb->hint_pages > 0 && f->hint_count >= wb->hint_pages)
+			writeback_hint(wb, e->file);
+		if (f->inflight == 0)
 			retire_file(wb, f);
 	}
 	wb->head = (wb->head + 1) % wb->fifo_cap;
@@ -704,6 +869,38 @@ remember_later(PgUringWriteback *wb, int buf_id, BufferTag *tag, XLogRecPtr lsn)
  * Writing one buffer
  * ------------------------------------------------------------------------
  */
+
+/*
+ * A page that needs no WAL flush and follows the last staged plain write in
+ * the same segment joins it: one pwritev for up to PGU_MAX_COMBINE pages.
+ * Its slot keeps the page (bounce copy, buffer, pin) but is never
+ * submitted; waiters on its buffer are sent to the head's slot.
+ */
+static bool
+join_run(PgUringWriteback *wb, int fi, PgUringSlot *slot, PgUringHandle h)
+{
+	WbEntry    *prev;
+	PgUringSlot *hs;
+	PgUringWriteTarget *ht;
+	PgUringWriteTarget *t = &slot->target.write;
+
+	if (wb->nplain == 0)
+		return false;
+	prev = &wb->plain[wb->nplain - 1];
+	hs = pgu_io_slot(prev->h);
+	ht = &hs->target.write;
+	if (prev->file != fi || ht->linked || ht->npages >= PGU_MAX_COMBINE ||
+		t->blkno != ht->blkno + ht->npages)
+		return false;
+	slot->op = PGU_OP_BUFWRITE_PAGE;
+	t->head = prev->h.slot;
+	ht->page_slots[ht->npages] = h.slot;
+	ht->iov[ht->npages] = t->iov[0];
+	ht->npages++;
+	ht->lsn = Max(ht->lsn, t->lsn);
+	pgu_bufmap_set(t->buf_id, prev->h.slot);
+	return true;
+}
 static bool
 write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 {
@@ -788,8 +985,14 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 	t->fd = -1;
 	t->buf_id = buf_id;
 	t->linked = false;
+	t->npages = 1;
+	t->written = 0;
+	t->head = h.slot;
+	t->page_slots[0] = h.slot;
 	pgu_bufmap_set(buf_id, h.slot);
 	copy = pgu_slot_bounce(h.slot);
+	t->iov[0].iov_base = copy;
+	t->iov[0].iov_len = BLCKSZ;
 	memcpy(copy, BufferGetPage(buffer), BLCKSZ);
 	LWLockRelease(content);
 
@@ -831,8 +1034,9 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 	}
 	else
 	{
-		wb->plain[wb->nplain++] = e;
-		if (wb->nplain >= WB_BATCH)
+		if (!join_run(wb, fi, slot, h))
+			wb->plain[wb->nplain++] = e;
+		if (++wb->plain_pages >= WB_BATCH_PAGES || wb->nplain >= WB_BATCH)
 			submit_plain(wb);
 	}
 	return true;
@@ -850,6 +1054,14 @@ pgu_wb_begin(bool nowait, bool sync, int depth)
 	pgu_require_loaded();
 	wb->nowait = nowait;
 	wb->sync = sync;
+
+	/*
+	 * Writeback hints as core gives them: checkpoint_flush_after for a flush
+	 * (it prepares a checkpoint), bgwriter_flush_after for the writer.  Our
+	 * writes come in buffer order, not block order, so a hint covers the
+	 * span of blocks written since the last one, every 8 times as many.
+	 */
+	wb->hint_pages = 8 * (nowait ? bgwriter_flush_after : checkpoint_flush_after);
 	wb->depth = Max(1, Min(depth, pgu_io_nslots() / 2));
 	wb->maxpins = Max(1, Min(WB_MAX_PINS, NBuffers / 8));
 	wb->fifo_cap = wb->depth + PGU_WAL_MAX_CHAIN + 1;
@@ -866,10 +1078,9 @@ pgu_wb_begin(bool nowait, bool sync, int depth)
  * was staged or submitted.
  */
 bool
-pgu_wb_add(PgUringWriteback *wb, int buf_id, const RelFileNode *filter, int nfilter)
+pgu_wb_candidate(int buf_id, const RelFileNode *filter, int nfilter, BufferTag *tag)
 {
 	BufferDesc *desc = GetBufferDescriptor(buf_id);
-	BufferTag	tag;
 	uint32		state;
 	int			i;
 
@@ -877,23 +1088,45 @@ pgu_wb_add(PgUringWriteback *wb, int buf_id, const RelFileNode *filter, int nfil
 	state = pg_atomic_read_u32(&desc->state);
 	if ((state & (BM_TAG_VALID | BM_VALID | BM_DIRTY)) != (BM_TAG_VALID | BM_VALID | BM_DIRTY))
 		return false;
-	if (wb->nowait && (state & BM_IO_IN_PROGRESS))
-		return false;
 
 	state = LockBufHdr(desc);
-	tag = desc->tag;
+	*tag = desc->tag;
 	UnlockBufHdr(desc, state);
 	if ((state & (BM_TAG_VALID | BM_VALID | BM_DIRTY)) != (BM_TAG_VALID | BM_VALID | BM_DIRTY))
 		return false;
 	if (filter != NULL)
 	{
 		for (i = 0; i < nfilter; i++)
-			if (RelFileNodeEquals(tag.rnode, filter[i]))
-				break;
-		if (i == nfilter)
-			return false;
+			if (RelFileNodeEquals(tag->rnode, filter[i]))
+				return true;
+		return false;
 	}
-	return write_tagged(wb, buf_id, &tag);
+	return true;
+}
+
+/*
+ * Queue a write of shared buffer buf_id, which held the page tag when the
+ * caller looked (pgu_wb_candidate), if it still does and is still dirty.
+ * Returns true if a write was staged or submitted.
+ */
+bool
+pgu_wb_add_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
+{
+	if (wb->nowait &&
+		(pg_atomic_read_u32(&GetBufferDescriptor(buf_id)->state) & BM_IO_IN_PROGRESS))
+		return false;
+	return write_tagged(wb, buf_id, tag);
+}
+
+/* Both at once: queue a write of buf_id if it is a dirty page of filter. */
+bool
+pgu_wb_add(PgUringWriteback *wb, int buf_id, const RelFileNode *filter, int nfilter)
+{
+	BufferTag	tag;
+
+	if (!pgu_wb_candidate(buf_id, filter, nfilter, &tag))
+		return false;
+	return pgu_wb_add_tagged(wb, buf_id, &tag);
 }
 
 /* Wait until a buffer has no IO in progress, draining its ring if it is ours. */
@@ -1086,6 +1319,7 @@ pgu_wb_abort(PgUringWriteback *wb)
 	close_all_files(wb);
 	wb->count = 0;
 	wb->nplain = 0;
+	wb->plain_pages = 0;
 	wb->nlinked = 0;
 }
 

@@ -9,6 +9,7 @@
 #ifndef PG_URING_WRITEBACK_H
 #define PG_URING_WRITEBACK_H
 
+#include "storage/buf_internals.h"
 #include "storage/relfilenode.h"
 
 typedef struct PgUringWriteback PgUringWriteback;
@@ -19,6 +20,9 @@ typedef struct PgUringWriteback PgUringWriteback;
  * (the writer).  sync: end with fdatasync of every segment written.
  */
 extern PgUringWriteback *pgu_wb_begin(bool nowait, bool sync, int depth);
+extern bool pgu_wb_candidate(int buf_id, const RelFileNode *filter, int nfilter,
+							 BufferTag *tag);
+extern bool pgu_wb_add_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag);
 extern bool pgu_wb_add(PgUringWriteback *wb, int buf_id,
 					   const RelFileNode *filter, int nfilter);
 extern int64 pgu_wb_finish(PgUringWriteback *wb);

@@ -23,6 +23,8 @@
  *	  on ERROR it waits for its IOs (pgu_wb_abort) before the resource owner
  *	  releases the pins, logs the error and carries on with the next round.
  *	- It starts only once recovery has finished (on a standby core writes).
+ *	- SIGTERM ends it with exit code 1, so that the postmaster starts it
+ *	  again unless the server is shutting down.
  *	- Its writes are registered with the checkpointer from whichever process
  *	  completes them, which core counts in pg_stat_bgwriter.buffers_backend;
  *	  pg_uring_stats.sync_requests counts them so they can be told apart.
@@ -137,5 +139,12 @@ pgu_writer_main(Datum arg)
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(round_cxt);
 	}
-	proc_exit(0);
+
+	/*
+	 * Exit code 1, not 0: the postmaster unregisters for good a worker that
+	 * exits with 0, and pg_uring.writer = on promises a writer.  After a
+	 * SIGTERM that is not the postmaster's shutdown (pg_terminate_backend,
+	 * kill) a new writer starts after bgw_restart_time; at shutdown none.
+	 */
+	proc_exit(1);
 }
