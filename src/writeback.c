@@ -110,6 +110,7 @@ typedef struct WbFile
 	int			inflight;		/* our writes on it, staged or submitted */
 	bool		retired;		/* kept for the final fdatasync only */
 	bool		written;		/* a write was submitted through it */
+	uint64		opened;			/* order of opening, for the final sync */
 	/* blocks written since the last writeback hint (segment-relative) */
 	int			hint_count;
 	BlockNumber hint_lo;
@@ -159,6 +160,7 @@ struct PgUringWriteback
 	int			nfiles;
 	int			maxfiles;
 	int			nretired;
+	uint64		nopened;
 	WbLater    *later;
 	int			nlater;
 	int			maxlater;
@@ -441,6 +443,7 @@ wb_file(PgUringWriteback *wb, RelFileNode rnode, ForkNumber fork, BlockNumber se
 	f->retired = false;
 	f->written = false;
 	f->hint_count = 0;
+	f->opened = ++wb->nopened;
 	return free_entry;
 }
 
@@ -1167,8 +1170,42 @@ sync_files(PgUringWriteback *wb)
 	submit_staged(wb);
 	which = palloc(sizeof(int) * wb->nfiles);
 	for (i = 0; i < wb->nfiles; i++)
-		if (wb->files[i].fd >= 0 && wb->files[i].written)
+	{
+		WbFile	   *f = &wb->files[i];
+		int			j;
+
+		if (f->fd < 0 || !f->written)
+			continue;
+
+		/*
+		 * A segment may have had several fds of ours (one is closed when no
+		 * write of ours is on it, a later write opens another): one
+		 * fdatasync covers the file, through the fd opened last.
+		 */
+		for (j = 0; j < nsync; j++)
+		{
+			WbFile	   *g = &wb->files[which[j]];
+
+			if (g->segno == f->segno && g->fork == f->fork &&
+				RelFileNodeEquals(g->rnode, f->rnode))
+				break;
+		}
+		if (j == nsync)
 			which[nsync++] = i;
+		else if (f->opened > wb->files[which[j]].opened)
+		{
+			wb->files[which[j]].written = false;
+			if (wb->files[which[j]].retired)
+				close_file(wb, &wb->files[which[j]]);
+			which[j] = i;
+		}
+		else
+		{
+			f->written = false;
+			if (f->retired)
+				close_file(wb, f);
+		}
+	}
 	h = palloc(sizeof(PgUringHandle) * (maxbatch + 1));
 
 	for (start = 0; start < nsync; start += maxbatch)
