@@ -569,9 +569,23 @@ run_for(PgUringReader *r, BlockNumber blkno)
 	h = fifo_at(r, r->count);
 	if (!pgu_io_try_acquire(h, 1))
 	{
-		/* submit what we staged before waiting for a slot: never wait holding claims */
+		bool		got = false;
+
+		/*
+		 * Submit what we staged before waiting for a slot (never wait holding
+		 * claims), and give back our own finished reads first: readers that
+		 * all waited for a slot while holding completed ones would wait for
+		 * each other for ever.
+		 */
 		flush_staged(r);
-		pgu_io_acquire(h, 1);
+		while (!got && r->count > 0)
+		{
+			reclaim_oldest(r);
+			got = pgu_io_try_acquire(fifo_at(r, r->count), 1);
+		}
+		h = fifo_at(r, r->count);
+		if (!got)
+			pgu_io_acquire(h, 1);
 	}
 	r->count++;
 	r->nstaged++;
