@@ -7,7 +7,8 @@
  *
  * Owns: the writer's own scan position, resource owner and memory context.
  *
- * Each round (every pg_uring.writer_delay) it walks the pool from where it
+ * Each round (every pg_uring.writer_delay; ten times that after a few
+ * rounds that found nothing to write) it walks the pool from where it
  * stopped, for at most one full pass, and writes up to
  * pg_uring.writer_max_pages buffers that are valid, dirty, unpinned and
  * have usage_count 0: those are what the sweep takes next if nobody uses
@@ -50,6 +51,14 @@
 #include "writeback.h"
 
 bool		pgu_am_writer = false;
+
+/*
+ * After this many rounds that found nothing to write, the writer sleeps
+ * WRITER_IDLE_FACTOR times pg_uring.writer_delay (at most 10 s) between
+ * rounds, until a round writes again or a reload wakes it.
+ */
+#define WRITER_IDLE_ROUNDS 4
+#define WRITER_IDLE_FACTOR 10
 
 /* One round: returns the number of writes queued. */
 static int
@@ -106,6 +115,7 @@ pgu_writer_main(Datum arg)
 {
 	MemoryContext round_cxt;
 	int			hand = 0;
+	int			idle_rounds = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -123,8 +133,13 @@ pgu_writer_main(Datum arg)
 	{
 		MemoryContext old;
 
+		long		timeout = pgu_writer_delay;
+
+		/* nothing to write for a while: scan the pool less often */
+		if (idle_rounds >= WRITER_IDLE_ROUNDS)
+			timeout = Min((long) pgu_writer_delay * WRITER_IDLE_FACTOR, 10000L);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 pgu_writer_delay, PG_WAIT_EXTENSION);
+						 timeout, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		if (ConfigReloadPending)
 		{
@@ -135,7 +150,10 @@ pgu_writer_main(Datum arg)
 			break;
 
 		old = MemoryContextSwitchTo(round_cxt);
-		(void) writer_round(&hand);
+		if (writer_round(&hand) > 0)
+			idle_rounds = 0;
+		else if (idle_rounds < WRITER_IDLE_ROUNDS)
+			idle_rounds++;
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(round_cxt);
 	}
