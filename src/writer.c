@@ -8,7 +8,7 @@
  * Owns: the writer's own scan position, resource owner and memory context.
  *
  * Each round (every pg_uring.writer_delay; ten times that after a few
- * rounds that found nothing to write) it walks the pool from where it
+ * rounds that saw no dirty buffer at all) it walks the pool from where it
  * stopped, for at most one full pass, and writes up to
  * pg_uring.writer_max_pages buffers that are valid, dirty, unpinned and
  * have usage_count 0: those are what the sweep takes next if nobody uses
@@ -53,19 +53,21 @@
 bool		pgu_am_writer = false;
 
 /*
- * After this many rounds that found nothing to write, the writer sleeps
- * WRITER_IDLE_FACTOR times pg_uring.writer_delay (at most 10 s) between
- * rounds, until a round writes again or a reload wakes it.
+ * After this many rounds that found no dirty buffer at all, the writer
+ * sleeps WRITER_IDLE_FACTOR times pg_uring.writer_delay (at most 10 s)
+ * between rounds, until a round sees a dirty buffer again or a reload
+ * wakes it.
  */
 #define WRITER_IDLE_ROUNDS 4
 #define WRITER_IDLE_FACTOR 10
 
-/* One round: returns the number of writes queued. */
+/* One round: returns the number of dirty buffers seen (written or not). */
 static int
 writer_round(int *hand)
 {
 	PgUringWriteback *volatile wb = NULL;
 	volatile int queued = 0;
+	volatile int dirty = 0;
 
 	PG_TRY();
 	{
@@ -77,6 +79,8 @@ writer_round(int *hand)
 			BufferDesc *desc = GetBufferDescriptor(*hand);
 			uint32		state = pg_atomic_read_u32(&desc->state);
 
+			if (state & BM_DIRTY)
+				dirty++;
 			if ((state & (BM_VALID | BM_DIRTY | BM_IO_IN_PROGRESS)) == (BM_VALID | BM_DIRTY) &&
 				BUF_STATE_GET_REFCOUNT(state) == 0 &&
 				BUF_STATE_GET_USAGECOUNT(state) == 0 &&
@@ -107,7 +111,7 @@ writer_round(int *hand)
 	PG_END_TRY();
 	if (queued > 0)
 		pgu_count(pgu_ring(pgu_my_ring()), PGU_C_WRITER_PAGES, queued);
-	return queued;
+	return dirty;
 }
 
 void

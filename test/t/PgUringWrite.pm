@@ -30,6 +30,8 @@
 #                     one assertion each
 #   wr_wait_restart   wait for a crash restart logged after an offset and for
 #                     the server to accept connections again
+#   wr_wait_up        wait until the server is up and out of recovery, retrying
+#                     when psql dies on a broken pipe during start-up
 #   wr_log_clean      the server log (from an offset) has no TRAP, no
 #                     unexpected PANIC and no failed fsync: one assertion
 #   wr_ios_of         pg_uring_ios slots of buffer writes of a relfilenode
@@ -53,7 +55,7 @@ use PostgreSQL::Test::Utils;
 our @EXPORT = qw(
   wr_node wr_linked_conf wr_stats wr_delta wr_dirty wr_dirty_total
   wr_filenodes wr_digest wr_psql wr_amcheck wr_wait_restart wr_log_clean
-  wr_ios_of wr_file_size
+  wr_ios_of wr_file_size wr_wait_up
 );
 
 my @stats_cols = qw(in_flight errors cancelled wal_flushes buffer_writes
@@ -213,9 +215,29 @@ sub wr_wait_restart
 			1;
 		},
 		"$label: the server reinitialised after the crash");
-	ok($node->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
-		"$label: the server is up again, recovery done");
+	ok(wr_wait_up($node), "$label: the server is up again, recovery done");
 	return;
+}
+
+# Wait until the server accepts connections and recovery is done.
+# poll_query_until feeds psql its query on stdin; while the server is still
+# starting after a crash, psql can exit before reading it, and IPC::Run then
+# dies on the broken pipe ("ack Broken pipe").  That is retried here, within
+# $PgUringTest::TIMEOUT seconds; a false result is a real time-out.
+sub wr_wait_up
+{
+	my ($node) = @_;
+	my $deadline = time + $PgUringTest::TIMEOUT;
+
+	while (time < $deadline)
+	{
+		my $up = eval { $node->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()') };
+
+		return $up if defined $up;
+		note("retrying after: $@");
+		sleep 1;
+	}
+	return 0;
 }
 
 # No assertion failure, no PANIC other than those matching $allowed (a
