@@ -74,7 +74,7 @@ $node->start;
 # ---------------------------------------------------------------------------
 # prewarm of the table fails with core's error, after caching the rest
 # ---------------------------------------------------------------------------
-my ($rc, $out, $err) = pw_psql($node, "SELECT pg_uring_prewarm('t')");
+my ($rc, $out, $err) = pgu_psql($node, "SELECT pg_uring_prewarm('t')");
 isnt($rc, 0, 'pg_uring_prewarm of a table with a corrupt block fails');
 like(
 	$err,
@@ -95,7 +95,7 @@ is($s->{in_flight}, 0, 'nothing in flight');
 # pg_uring again: the failed buffer is not valid, so it must read the block
 # again (not take it for cached) and fail the same way
 $node->safe_psql('postgres', 'SELECT pg_uring_reset_stats()');
-($rc, $out, $err) = pw_psql($node, "SELECT pg_uring_prewarm('t')");
+($rc, $out, $err) = pgu_psql($node, "SELECT pg_uring_prewarm('t')");
 like($err, qr/ERROR:  XX001: invalid page in block $bad of relation/,
 	'a second prewarm fails again on the same block')
   or note "second prewarm returned '$out'";
@@ -104,7 +104,7 @@ is($s->{buffer_blocks}, 1, 'the second prewarm read only the missing block');
 is($s->{buffer_read_failures}, 1, 'and counted one failure');
 
 # core reads it again and fails the same way
-($rc, $out, $err) = pw_psql($node, 'SELECT count(*) FROM t');
+($rc, $out, $err) = pgu_psql($node, 'SELECT count(*) FROM t');
 isnt($rc, 0, 'a plain SELECT fails too');
 like(
 	$err,
@@ -112,7 +112,7 @@ like(
 	'the plain SELECT gets the same core error');
 
 # and pg_uring after core's failure, with a block list
-($rc, $out, $err) = pw_psql($node, "SELECT pg_uring_prewarm_blocks('t', ARRAY[$bad]::int8[])");
+($rc, $out, $err) = pgu_psql($node, "SELECT pg_uring_prewarm_blocks('t', ARRAY[$bad]::int8[])");
 like($err, qr/ERROR:  XX001: invalid page in block $bad of relation/,
 	'pg_uring_prewarm_blocks of the bad block after core failed on it fails too')
   or note "pg_uring_prewarm_blocks returned '$out'";
@@ -128,7 +128,7 @@ is( $node->safe_psql(
 	$nblocks - 1,
 	'prewarming the ranges around the bad block works');
 ($rc, $out, $err) =
-  pw_psql($node, "SELECT pg_uring_prewarm_blocks('t', ARRAY[$bad + 1, $bad, 0]::int8[])");
+  pgu_psql($node, "SELECT pg_uring_prewarm_blocks('t', ARRAY[$bad + 1, $bad, 0]::int8[])");
 like($err, qr/ERROR:  XX001: invalid page in block $bad of relation/,
 	'a block list containing the bad block fails');
 
@@ -136,7 +136,7 @@ like($err, qr/ERROR:  XX001: invalid page in block $bad of relation/,
 # zero_damaged_pages and ignore_checksum_failure: the caller's settings
 # ---------------------------------------------------------------------------
 $node->restart;
-($rc, $out, $err) = pw_psql($node,
+($rc, $out, $err) = pgu_psql($node,
 	"SET zero_damaged_pages = on; SELECT pg_uring_prewarm('t')");
 is($rc, 0, 'with zero_damaged_pages = on prewarm succeeds');
 is($out, $nblocks, 'and returns the number of blocks');
@@ -151,11 +151,11 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM t'),
 # the zeroed page lives only in shared_buffers: after a restart, the plain
 # SELECT with zero_damaged_pages gives the same
 $node->restart;
-($rc, $out, $err) = pw_psql($node, "SET zero_damaged_pages = on; SELECT count(*) FROM t");
+($rc, $out, $err) = pgu_psql($node, "SET zero_damaged_pages = on; SELECT count(*) FROM t");
 is($out, 100000 - $rows_on_bad, 'core with zero_damaged_pages agrees');
 
 $node->restart;
-($rc, $out, $err) = pw_psql($node,
+($rc, $out, $err) = pgu_psql($node,
 	"SET ignore_checksum_failure = on; SELECT pg_uring_prewarm('t')");
 is($rc, 0, 'with ignore_checksum_failure = on prewarm succeeds');
 is($out, $nblocks, 'and returns the number of blocks');
@@ -167,7 +167,7 @@ unlike($err, qr/ERROR/, 'and no error');
 # the index
 # ---------------------------------------------------------------------------
 $node->restart;
-($rc, $out, $err) = pw_psql($node, "SELECT pg_uring_prewarm('t_idx')");
+($rc, $out, $err) = pgu_psql($node, "SELECT pg_uring_prewarm('t_idx')");
 isnt($rc, 0, 'pg_uring_prewarm of an index with a corrupt block fails');
 like(
 	$err,

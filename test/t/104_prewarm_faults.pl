@@ -58,13 +58,13 @@ note "table $relpath has $nblocks blocks";
 # ---------------------------------------------------------------------------
 # the setting itself
 # ---------------------------------------------------------------------------
-my ($rc, $out, $err) = pw_psql($node, "SET pg_uring.test_fault = 'bogus'");
+my ($rc, $out, $err) = pgu_psql($node, "SET pg_uring.test_fault = 'bogus'");
 like($err, qr/invalid value for parameter "pg_uring.test_fault"/, 'a malformed value is rejected');
-($rc, $out, $err) = pw_psql($node, "SET pg_uring.test_fault = 'eio:7'",
+($rc, $out, $err) = pgu_psql($node, "SET pg_uring.test_fault = 'eio:7'",
 	extra_params => [ '-U', 'plain' ]);
 like($err, qr/permission denied to set parameter "pg_uring.test_fault"/,
 	'a non-superuser may not set it');
-($rc, $out, $err) = pw_psql($node, "SET pg_uring.test_hold_reap = on",
+($rc, $out, $err) = pgu_psql($node, "SET pg_uring.test_hold_reap = on",
 	extra_params => [ '-U', 'plain' ]);
 like($err, qr/permission denied to set parameter "pg_uring.test_hold_reap"/,
 	'nor pg_uring.test_hold_reap');
@@ -78,7 +78,7 @@ for my $case ([ 'eio', int($nblocks / 2) + 5 ], [ 'eio', 0 ], [ 'eio', $nblocks 
 	$node->restart;
 	$node->safe_psql('postgres', 'SELECT pg_uring_reset_stats()');
 	($rc, $out, $err) =
-	  pw_psql($node, "SET pg_uring.test_fault = '$kind:$n'; SELECT pg_uring_prewarm('t')");
+	  pgu_psql($node, "SET pg_uring.test_fault = '$kind:$n'; SELECT pg_uring_prewarm('t')");
 	isnt($rc, 0, "$kind:$n: pg_uring_prewarm fails");
 	like(
 		$err,
@@ -113,10 +113,10 @@ for my $case ([ 'eio', int($nblocks / 2) + 5 ], [ 'eio', 0 ], [ 'eio', $nblocks 
 	my $n = int($nblocks / 3) + 2;
 	$node->restart;
 	($rc, $out, $err) =
-	  pw_psql($node, "SET pg_uring.test_fault = 'eio:$n'; SELECT pg_uring_prewarm('t')");
+	  pgu_psql($node, "SET pg_uring.test_fault = 'eio:$n'; SELECT pg_uring_prewarm('t')");
 	like($err, qr/could not read block \d+ in file/, "eio:$n: prewarm fails");
 	my @missing = pw_missing($nblocks, pw_cached_blocks($node, 't'));
-	($rc, $out, $err) = pw_psql($node, "SELECT pg_uring_prewarm('t')");
+	($rc, $out, $err) = pgu_psql($node, "SELECT pg_uring_prewarm('t')");
 	is($err, '', "eio:$n: without the fault, a second prewarm has no error");
 	is($out, scalar(@missing),
 		"eio:$n: and reads the " . scalar(@missing) . " blocks that failed")
@@ -130,7 +130,7 @@ for my $case ([ 'eio', int($nblocks / 2) + 5 ], [ 'eio', 0 ], [ 'eio', $nblocks 
 {
 	my $n = 17;
 	$node->restart;
-	($rc, $out, $err) = pw_psql($node,
+	($rc, $out, $err) = pgu_psql($node,
 		"SET pg_uring.test_fault = 'eio:$n'; SELECT pg_uring_prewarm_blocks('t', ARRAY[3, $n, 40]::int8[])");
 	like($err, qr/ERROR:  58030: could not read block $n in file "\Q$relpath\E": Input\/output error/,
 		"eio:$n: pg_uring_prewarm_blocks fails with the block's error");
@@ -146,7 +146,7 @@ for my $n (int($nblocks / 2) + 5, 0, $nblocks - 1)
 	$node->restart;
 	$node->safe_psql('postgres', 'SELECT pg_uring_reset_stats()');
 	($rc, $out, $err) =
-	  pw_psql($node, "SET pg_uring.test_fault = 'short:$n'; SELECT pg_uring_prewarm('t')");
+	  pgu_psql($node, "SET pg_uring.test_fault = 'short:$n'; SELECT pg_uring_prewarm('t')");
 	isnt($rc, 0, "short:$n: pg_uring_prewarm fails");
 	like(
 		$err,

@@ -228,17 +228,17 @@ wr_log_clean($node, 'durability', $offset);
 # ---------------------------------------------------------------------------
 # 7. permissions and refused relations
 # ---------------------------------------------------------------------------
-my ($rc, $out, $err) = wr_psql($node, "SELECT pg_uring_flush('t')", extra_params => [ '-U', 'plain' ]);
+my ($rc, $out, $err) = pgu_psql($node, "SELECT pg_uring_flush('t')", extra_params => [ '-U', 'plain' ]);
 like($err, qr/ERROR:\s+42501: permission denied for function pg_uring_flush/,
 	'a plain role may not flush a table');
-($rc, $out, $err) = wr_psql($node, 'SELECT pg_uring_flush()', extra_params => [ '-U', 'plain' ]);
+($rc, $out, $err) = pgu_psql($node, 'SELECT pg_uring_flush()', extra_params => [ '-U', 'plain' ]);
 like($err, qr/ERROR:\s+42501: permission denied for function pg_uring_flush/,
 	'a plain role may not flush the pool');
-($rc, $out, $err) = wr_psql($node, 'SET pg_uring.test_write_delay = 10', extra_params => [ '-U', 'plain' ]);
+($rc, $out, $err) = pgu_psql($node, 'SET pg_uring.test_write_delay = 10', extra_params => [ '-U', 'plain' ]);
 like($err, qr/ERROR:\s+42501: permission denied to set parameter "pg_uring.test_write_delay"/,
 	'a plain role may not set pg_uring.test_write_delay');
 
-($rc, $out, $err) = wr_psql($node,
+($rc, $out, $err) = pgu_psql($node,
 	"UPDATE t SET v = v || 'cp' WHERE id < 5000; SELECT pg_uring_flush('t'); SELECT pg_uring_flush();",
 	extra_params => [ '-U', 'cp' ]);
 my ($n_cp) = split /\n/, $out // '';
@@ -246,11 +246,11 @@ is($err, '', 'a member of pg_checkpoint may flush');
 cmp_ok($n_cp // 0, '>', 10, "pg_checkpoint member: pg_uring_flush('t') wrote $n_cp buffers");
 is(wr_dirty($node, 't', toast => 1), 0, 'pg_checkpoint member: t is clean afterwards');
 
-($rc, $out, $err) = wr_psql($node,
+($rc, $out, $err) = pgu_psql($node,
 	q{CREATE TEMP TABLE tmp AS SELECT g FROM generate_series(1, 1000) g; SELECT pg_uring_flush('tmp')});
 like($err, qr/ERROR:\s+0A000: cannot flush temporary relation "tmp" through pg_uring/,
 	'a temporary table is refused with 0A000');
-($rc, $out, $err) = wr_psql($node,
+($rc, $out, $err) = pgu_psql($node,
 	q{CREATE VIEW tv AS SELECT * FROM t; SELECT pg_uring_flush('tv')});
 like($err, qr/ERROR:\s+42809: relation "tv" has no storage/, 'a view is refused with 42809');
 is($node->safe_psql('postgres', "SELECT pg_uring_flush('t')"), 0,

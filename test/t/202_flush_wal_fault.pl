@@ -208,7 +208,7 @@ wr_log_clean($node, 'wal flush fault', $offset, $expected_panic);
 # ---------------------------------------------------------------------------
 # 4. only superusers set the fault
 # ---------------------------------------------------------------------------
-my ($rc, $pout, $perr) = wr_psql($node,
+my ($rc, $pout, $perr) = pgu_psql($node,
 	"SET pg_uring.test_wal_flush_fault = on",
 	extra_params => [ '-U', 'plain' ]);
 like($perr,

@@ -126,7 +126,7 @@ sub after_checks
 			0,
 			"$label: no buffer of the old relfilenode $fn");
 	}
-	my ($rc, $out, $err) = wr_psql($node, 'CHECKPOINT');
+	my ($rc, $out, $err) = pgu_psql($node, 'CHECKPOINT');
 	is("$rc|$err", '0|', "$label: a CHECKPOINT completes");
 	is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_uring_ios'), 0,
 		"$label: no IO slot in use");

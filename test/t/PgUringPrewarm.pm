@@ -15,8 +15,6 @@
 #                     shared_buffers (pg_buffercache), as a sorted list
 #   pw_ncached        how many there are
 #   pw_nblocks        the size of a relation in blocks
-#   pw_psql           psql with verbose errors (SQLSTATE in the message),
-#                     returning (rc, stdout, stderr)
 #   pw_max_block      the highest block of a backend's buffer reads in
 #                     pg_uring_ios, -1 if none
 #   pw_wait_event     a backend's 'wait_event_type:wait_event'
@@ -33,7 +31,7 @@ use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 
 our @EXPORT = qw(
-  pw_node pw_stats pw_cached_blocks pw_ncached pw_nblocks pw_psql
+  pw_node pw_stats pw_cached_blocks pw_ncached pw_nblocks
   pw_max_block pw_wait_event pw_amcheck pw_create_t
 );
 
@@ -107,19 +105,6 @@ sub pw_nblocks
 	my ($node, $rel) = @_;
 	return $node->safe_psql('postgres',
 		"SELECT pg_relation_size('$rel') / current_setting('block_size')::int");
-}
-
-# psql with verbose errors (SQLSTATE in the message), stopping at the first
-# error; returns (rc, out, err).  Options: db (default postgres),
-# extra_params (e.g. [ '-U', 'plain' ]).
-sub pw_psql
-{
-	my ($node, $sql, %opt) = @_;
-	my ($out, $err);
-	my $rc = $node->psql($opt{db} // 'postgres', "\\set VERBOSITY verbose\n$sql",
-		stdout => \$out, stderr => \$err, on_error_stop => 1,
-		extra_params => $opt{extra_params} // []);
-	return ($rc, $out, $err);
 }
 
 # highest block of the buffer reads of backend $pid in pg_uring_ios, -1 if

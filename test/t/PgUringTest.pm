@@ -16,6 +16,7 @@
 #   pgu_sql_helpers   SQL functions for the tests (pgu_repeat_batch)
 #   pgu_poll          poll a Perl condition
 #   pgu_count_matches count regex matches (e.g. in a server log)
+#   pgu_psql          psql with verbose errors: (rc, stdout, stderr)
 #   pgu_flip_check / pgu_start_io_uring_disabled
 #                     start a node while kernel.io_uring_disabled = 2
 #
@@ -40,6 +41,7 @@ our @EXPORT = qw(
   pgu_node pgu_start pgu_session pgu_stats pgu_uring_fds
   pgu_postmaster_pid pgu_flip_check pgu_start_io_uring_disabled
   pgu_data_file pgu_count_matches pgu_children pgu_sql_helpers pgu_poll
+  pgu_psql
 );
 
 our $TIMEOUT = $ENV{PG_TEST_TIMEOUT_DEFAULT} || 60;
@@ -243,6 +245,19 @@ sub pgu_data_file
 		"SELECT pg_relation_filepath('pgu_data'), pg_relation_size('pgu_data')"
 	  );
 	return ($path, $size);
+}
+
+# psql with verbose errors (SQLSTATE in the message), stopping at the first
+# error; returns (rc, out, err).  Options: db (default postgres),
+# extra_params (e.g. [ '-U', 'plain' ]).
+sub pgu_psql
+{
+	my ($node, $sql, %opt) = @_;
+	my ($out, $err);
+	my $rc = $node->psql($opt{db} // 'postgres', "\\set VERBOSITY verbose\n$sql",
+		stdout => \$out, stderr => \$err, on_error_stop => 1,
+		extra_params => $opt{extra_params} // []);
+	return ($rc, $out, $err);
 }
 
 sub pgu_count_matches

@@ -25,7 +25,6 @@
 #   wr_filenodes      a relation's relfilenode, and those of its TOAST table
 #                     and TOAST index
 #   wr_digest         count and md5 over a table's rows in a given order
-#   wr_psql           psql with verbose errors: (rc, stdout, stderr)
 #   wr_amcheck        verify_heapam on tables, bt_index_check on indexes:
 #                     one assertion each
 #   wr_wait_restart   wait for a crash restart logged after an offset and for
@@ -51,10 +50,11 @@ use Test::More;
 
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use PgUringTest qw(pgu_psql);
 
 our @EXPORT = qw(
   wr_node wr_linked_conf wr_stats wr_delta wr_dirty wr_dirty_total
-  wr_filenodes wr_digest wr_psql wr_amcheck wr_wait_restart wr_log_clean
+  wr_filenodes wr_digest wr_amcheck wr_wait_restart wr_log_clean
   wr_ios_of wr_file_size wr_wait_up
 );
 
@@ -173,16 +173,6 @@ sub wr_digest
 	);
 }
 
-sub wr_psql
-{
-	my ($node, $sql, %opt) = @_;
-	my ($out, $err);
-	my $rc = $node->psql($opt{db} // 'postgres', "\\set VERBOSITY verbose\n$sql",
-		stdout => \$out, stderr => \$err, on_error_stop => 1,
-		extra_params => $opt{extra_params} // []);
-	return ($rc, $out, $err);
-}
-
 # verify_heapam finds nothing in each table, bt_index_check (with
 # heapallindexed unless quick => 1) passes on each index
 sub wr_amcheck
@@ -192,13 +182,13 @@ sub wr_amcheck
 	$node->safe_psql('postgres', 'CREATE EXTENSION IF NOT EXISTS amcheck');
 	for my $t (@$tables)
 	{
-		my ($rc, $out, $err) = wr_psql($node,
+		my ($rc, $out, $err) = pgu_psql($node,
 			"SELECT count(*) FROM verify_heapam('$t', check_toast => true)");
 		is("$rc|$out|$err", '0|0|', "$label: verify_heapam($t) finds nothing");
 	}
 	for my $i (@$indexes)
 	{
-		my ($rc, $out, $err) = wr_psql($node, "SELECT bt_index_check('$i', $all)");
+		my ($rc, $out, $err) = pgu_psql($node, "SELECT bt_index_check('$i', $all)");
 		is("$rc|$err", '0|', "$label: bt_index_check($i, heapallindexed => $all) passes");
 	}
 	return;
