@@ -101,6 +101,27 @@ RESET pg_uring.test_write_delay;
 SELECT count(*) AS ios_left FROM pg_uring_ios;
 SELECT pg_uring_flush('flt') > 0 AS written_after_cancel, pgu_dirty('flt') AS dirty;
 
+-- an IO error on a write (pg_uring.test_fault 'weio:N'): reported after all
+-- the writes finished, with file, block and errno; the buffer stays dirty
+-- and is written once the fault is gone
+UPDATE flt SET v = 'w' WHERE id < 100;
+SELECT pg_uring_reset_stats();
+SET pg_uring.test_fault = 'weio:0';
+DO $$
+BEGIN
+	PERFORM pg_uring_flush('flt');
+	RAISE NOTICE 'no error';
+EXCEPTION WHEN OTHERS THEN
+	RAISE NOTICE '%: %', SQLSTATE, regexp_replace(SQLERRM, 'base/\d+/\d+', 'base/DB/REL');
+END $$;
+SELECT isdirty FROM pg_buffercache
+ WHERE relfilenode = pg_relation_filenode('flt') AND relforknumber = 0 AND relblocknumber = 0;
+SELECT pgu_dirty('flt') > 0 AS dirty_left, sum(buffer_write_failures) > 0 AS failures_counted,
+	   sum(errors) > 0 AS io_errors, sum(in_flight) AS in_flight
+  FROM pg_uring_stats;
+RESET pg_uring.test_fault;
+SELECT pg_uring_flush('flt') > 0 AS written, pgu_dirty('flt') AS dirty;
+
 DROP VIEW flv;
 DROP TABLE flt, flu;
 DROP FUNCTION pgu_dirty(regclass);

@@ -599,18 +599,10 @@ run_for(PgUringReader *r, BlockNumber blkno)
 	slot->target.buf.nblocks = 0;
 	slot->target.buf.failed_mask = 0;
 	slot->target.buf.fault = PGU_FAULT_NONE;
-	if (pgu_test_fault != NULL && pgu_test_fault[0] != '\0')
-	{
-		char		kind[16];
-		unsigned	blk;
-
-		if (sscanf(pgu_test_fault, "%15[a-z]:%u", kind, &blk) == 2)
-		{
-			slot->target.buf.fault = strcmp(kind, "eio") == 0 ? PGU_FAULT_EIO :
-				strcmp(kind, "short") == 0 ? PGU_FAULT_SHORT : PGU_FAULT_NONE;
-			slot->target.buf.fault_block = blk;
-		}
-	}
+	if (pgu_test_fault_at("eio", &slot->target.buf.fault_block))
+		slot->target.buf.fault = PGU_FAULT_EIO;
+	else if (pgu_test_fault_at("short", &slot->target.buf.fault_block))
+		slot->target.buf.fault = PGU_FAULT_SHORT;
 	return slot;
 }
 

@@ -80,10 +80,28 @@ check_test_fault(char **newval, void **extra, GucSource source)
 	if (*newval == NULL || (*newval)[0] == '\0')
 		return true;
 	if (sscanf(*newval, "%15[a-z]:%u%c", kind, &blk, &tail) == 2 &&
-		(strcmp(kind, "eio") == 0 || strcmp(kind, "short") == 0))
+		(strcmp(kind, "eio") == 0 || strcmp(kind, "short") == 0 ||
+		 strcmp(kind, "weio") == 0))
 		return true;
-	GUC_check_errdetail("Use \"eio:BLOCK\", \"short:BLOCK\" or an empty string.");
+	GUC_check_errdetail("Use \"eio:BLOCK\", \"short:BLOCK\", \"weio:BLOCK\" or an empty string.");
 	return false;
+}
+
+/*
+ * Whether pg_uring.test_fault injects a fault of this kind ("eio", "short":
+ * buffer reads; "weio": buffer writes), and at which block.
+ */
+bool
+pgu_test_fault_at(const char *kind, BlockNumber *blk)
+{
+	char		k[16];
+	unsigned	b;
+
+	if (pgu_test_fault == NULL || pgu_test_fault[0] == '\0' ||
+		sscanf(pgu_test_fault, "%15[a-z]:%u", k, &b) != 2 || strcmp(k, kind) != 0)
+		return false;
+	*blk = (BlockNumber) b;
+	return true;
 }
 
 static void
@@ -167,7 +185,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("pg_uring.test_fault",
 							   "Test only: inject a fault into the buffer read covering a block.",
-							   "\"eio:N\" fails the read that covers block N with EIO, \"short:N\" makes it end in the middle of block N; empty for none.",
+							   "\"eio:N\" fails the read that covers block N with EIO, \"short:N\" makes it end in the middle of block N, \"weio:N\" fails the write that covers block N with EIO; empty for none.",
 							   &pgu_test_fault,
 							   "",
 							   PGC_SUSET, GUC_NOT_IN_SAMPLE,

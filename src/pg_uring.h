@@ -53,6 +53,7 @@ extern int	pgu_reaper_delay;
 extern bool pgu_test_hold_reap;
 extern int	pgu_prewarm_depth;
 extern char *pgu_test_fault;
+extern bool pgu_test_fault_at(const char *kind, uint32 *blk);
 extern int	pgu_write_depth;
 extern bool pgu_writer_enabled;
 extern int	pgu_writer_delay;

@@ -248,6 +248,10 @@ bufwrite_complete(PgUringSlot *slot)
 	int			written = 0;
 	int			i;
 
+	/* pg_uring.test_fault "weio:N": the write covering block N fails */
+	for (i = 0; i < t->npages && slot->result >= 0; i++)
+		if (page_target(slot, i)->fault)
+			slot->result = -EIO;
 	if (slot->result > 0)
 		written = Min((int) t->npages, slot->result / BLCKSZ);
 	if (written > 0)
@@ -921,6 +925,7 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 	XLogRecPtr	lsn;
 	WbEntry		e;
 	int			fi;
+	BlockNumber fault_block;
 
 	make_room(wb);
 
@@ -988,6 +993,7 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 	t->fd = -1;
 	t->buf_id = buf_id;
 	t->linked = false;
+	t->fault = pgu_test_fault_at("weio", &fault_block) && fault_block == tag->blockNum;
 	t->npages = 1;
 	t->written = 0;
 	t->head = h.slot;
