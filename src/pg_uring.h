@@ -169,7 +169,6 @@ extern XLogRecPtr pgu_wal_safe_upto(void);
 extern void pgu_wal_register(void);
 
 /* writer.c */
-extern bool pgu_am_writer;
 PGDLLEXPORT extern void pgu_writer_main(Datum arg);
 
 /* reaper.c */

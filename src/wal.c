@@ -213,7 +213,8 @@ pgu_wal_chain_length(XLogRecPtr upto, XLogSegNo *first)
  * Fill n acquired slots with the fsyncs of segments first .. first + n - 1,
  * all linked, the last one covering 'upto' and heading 'nlinked' page
  * writes that the caller links after it.  Opens the segment files; on
- * ERROR the caller's cleanup closes what was opened (pgu_wal_release).
+ * ERROR the caller's cleanup closes what was opened (the op's release
+ * callback closes a segment as its slot is freed).
  */
 void
 pgu_wal_stage(PgUringHandle *h, int n, XLogSegNo first, XLogRecPtr upto,
@@ -242,13 +243,6 @@ pgu_wal_stage(PgUringHandle *h, int n, XLogSegNo first, XLogRecPtr upto,
 		t->fd = pgu_open_file(path);
 	}
 	advance_lsn(&pgu_shared->wal_flush_submitted, upto);
-}
-
-/* Give WAL-sync slots back; their release callback closes the files. */
-void
-pgu_wal_release(PgUringHandle *h, int n)
-{
-	pgu_io_release(h, n);
 }
 
 /* A completed WAL-sync slot that failed: PANIC, as core does. */
@@ -322,7 +316,7 @@ pgu_wal_flush_written(void)
 			if (slot->result < 0)
 				pgu_wal_report_failure(slot, NULL);
 		}
-		pgu_wal_release(h, n);
+		pgu_io_release(h, n);
 		first += n;
 		total -= n;
 	}

@@ -770,7 +770,7 @@ reclaim_oldest(PgUringWriteback *wb)
 	{
 		if (slot->result < 0)
 			wal_chain_failed(wb, e);
-		pgu_wal_release(&e->h, 1);
+		pgu_io_release(&e->h, 1);
 	}
 	else if (slot->op == PGU_OP_WRITEBACK_HINT)
 	{
@@ -1377,22 +1377,9 @@ pgu_wb_through_core(int buf_id, const RelFileNode *filter, int nfilter)
 	BufferTag	tag;
 	uint32		state;
 	int64		hits;
-	int			i;
 
-	state = pg_atomic_read_u32(&desc->state);
-	if ((state & (BM_TAG_VALID | BM_VALID | BM_DIRTY)) != (BM_TAG_VALID | BM_VALID | BM_DIRTY))
+	if (!pgu_wb_candidate(buf_id, filter, nfilter, &tag))
 		return 0;
-	state = LockBufHdr(desc);
-	tag = desc->tag;
-	UnlockBufHdr(desc, state);
-	if (filter != NULL)
-	{
-		for (i = 0; i < nfilter; i++)
-			if (RelFileNodeEquals(tag.rnode, filter[i]))
-				break;
-		if (i == nfilter)
-			return 0;
-	}
 	hits = pgBufferUsage.shared_blks_hit;
 	if (!ReadRecentBuffer(tag.rnode, tag.forkNum, tag.blockNum, buf_id + 1))
 		return 0;

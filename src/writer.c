@@ -50,7 +50,6 @@
 #include "io.h"
 #include "writeback.h"
 
-bool		pgu_am_writer = false;
 
 /*
  * After this many rounds that found no dirty buffer at all, the writer
@@ -125,7 +124,6 @@ pgu_writer_main(Datum arg)
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
 
-	pgu_am_writer = true;
 	CurrentResourceOwner = ResourceOwnerCreate(NULL, "pg_uring writer");
 	round_cxt = AllocSetContextCreate(TopMemoryContext, "pg_uring writer round",
 									  ALLOCSET_DEFAULT_SIZES);
