@@ -31,6 +31,15 @@ SELECT * FROM pg_uring_batch(ARRAY[]::text[]);
 SELECT seq, op, flags, result, completion_order FROM pg_uring_batch(ARRAY['nop+link', 'nop+link', 'nop']);
 SELECT seq, op, flags, result, error FROM pg_uring_batch(ARRAY['fail+link', 'nop+link', 'nop', 'nop']);
 SELECT seq, op, flags, result, error FROM pg_uring_batch(ARRAY['nop+link', 'fail+link', 'nop']);
+-- a chain the kernel takes in two parts (a short submit, forced here) stays
+-- one chain: what it did not take runs only after what it took succeeded,
+-- and is cancelled if that failed
+SET pg_uring.test_fault = 'ssplit:1';
+SELECT seq, op, flags, result, error FROM pg_uring_batch(ARRAY['fail+link', 'nop+link', 'nop', 'nop']);
+SELECT seq, op, flags, result, completion_order FROM pg_uring_batch(ARRAY['nop+link', 'nop+link', 'nop']);
+SET pg_uring.test_fault = 'ssplit:2';
+SELECT seq, op, flags, result, error FROM pg_uring_batch(ARRAY['nop+link', 'fail+link', 'nop', 'nop']);
+RESET pg_uring.test_fault;
 -- a short read breaks a chain just like an error (pg_control is 8192 bytes)
 SELECT seq, op, flags, result, error FROM pg_uring_batch(ARRAY['read+link global/pg_control 4096 8192', 'nop']);
 SELECT seq, op, flags, result FROM pg_uring_batch(ARRAY['read+link global/pg_control 0 8192', 'nop']);

@@ -12,12 +12,16 @@
  * block is claimed with exported functions only (design.md section 4):
  * ReadBufferExtended(RBM_ZERO_AND_LOCK) gives us the buffer pinned, zeroed,
  * "valid" and exclusively locked; under the header spinlock, if our pin is
- * the only one, we turn it into a buffer with BM_IO_IN_PROGRESS and no
- * BM_VALID, so everyone who pins it later sleeps in core's WaitIO until the
- * read completes.  If somebody pinned the zero page already, they believe
- * it valid: we fill it synchronously while still holding the exclusive
- * content lock, and any failure there is a PANIC, because a valid zero page
- * would later be initialised over real rows.
+ * the only one, we clear BM_VALID: the claim is pinned, not valid and not
+ * IO-in-progress, so whoever pins it before we submit reads it through
+ * core.  When the run of adjacent claims is submitted (start_run), each
+ * buffer still neither valid nor in progress becomes BM_IO_IN_PROGRESS,
+ * and everyone who pins it from then on sleeps in core's WaitIO until the
+ * read completes; a buffer someone else got to first splits the run.  If
+ * somebody pinned the zero page while it looked valid, they believe it
+ * valid: we fill it synchronously while still holding the exclusive content
+ * lock, and any failure there is a PANIC, because a valid zero page would
+ * later be initialised over real rows.
  *
  * Invariants kept here:
  *	- Completion (in any process) verifies each page with flags 0 and never
@@ -29,8 +33,9 @@
  *	  dropped only after the slot completed, and on ERROR the reader waits
  *	  for all its IOs before anything can release a pin.
  *	- A claimed buffer is always in a slot before it can be left behind:
- *	  staged, never-submitted reads are undone (not valid, IO error, waiters
- *	  woken) by the op's abandon callback.
+ *	  staged, never-submitted reads are undone by the op's abandon callback
+ *	  (started ones: not valid, IO error, waiters woken; unstarted claims
+ *	  need nothing but the unpin the resource owner does).
  *	- The reader never calls ReadBuffer* on a block it has in flight: a
  *	  block found in the buffer mapping table is skipped before core is
  *	  asked for it.
@@ -39,11 +44,13 @@
  *	  them has completed.  Reads never cross a segment boundary.
  *	- At most PGU_MAX_PINS buffers (and 1/8 of shared_buffers) are pinned by
  *	  one reader, so other sessions do not run out of unpinned buffers.
- *	- A finished run is submitted before the next call into core.  Only the
- *	  run being built (at most PGU_MAX_COMBINE - 1 claimed, adjacent buffers)
- *	  is unsubmitted while ReadBufferExtended runs for the next block; the
- *	  buffer mapping pre-check keeps two readers from waiting on each
- *	  other's unsubmitted claims.
+ *	- No claim is ever BM_IO_IN_PROGRESS while we can block: claims become
+ *	  IO-in-progress only in start_run, right before they are submitted, and
+ *	  the run being built while ReadBufferExtended runs for the next block
+ *	  (which may wait for a content lock, or flush a victim) holds only
+ *	  claims that anyone may read through core meanwhile.
+ *	- The buffer's map entry is set and cleared in the same header-lock
+ *	  hold as BM_IO_IN_PROGRESS, so a completion never erases a newer IO's.
  *
  *-------------------------------------------------------------------------
  */
@@ -64,6 +71,7 @@
 #include "storage/shmem.h"
 #include "storage/smgr.h"
 #include "utils/memutils.h"
+#include "utils/wait_event.h"
 
 #include "ring.h"
 #include "bufread.h"
@@ -121,6 +129,11 @@ struct PgUringReader
 	int			nfailures;
 	int			maxfailures;
 	int64		nread;
+	/* claims given back unread at a split that found no slot: to add again */
+	BlockNumber *pending;
+	int			npending;
+	int			maxpending;
+	bool		readding;
 };
 
 /* ------------------------------------------------------------------------
@@ -147,7 +160,10 @@ pgu_bufread_shmem_init(void)
 
 /*
  * Writes (writeback.c) record their slot in the same map, so that whoever
- * waits on a buffer knows which ring to drain, whatever the IO.
+ * waits on a buffer knows which ring to drain, whatever the IO.  Set with
+ * the buffer header locked, as BM_IO_IN_PROGRESS is set (or, for the pages
+ * of a combined write, while that IO of ours is in progress), and cleared
+ * as it is cleared, in the same hold.
  */
 void
 pgu_bufmap_set(int buf_id, int slot)
@@ -180,6 +196,7 @@ bufread_sync(PgUringSlot *slot)
 	PgUringBufTarget *t = &slot->target.buf;
 	ssize_t		rc;
 
+	pgu_test_pause_at("sync_read", t->first_block);
 	rc = preadv(t->fd, t->iov, t->nblocks, seg_offset(t->first_block));
 	return rc < 0 ? -errno : (int32) rc;
 }
@@ -219,6 +236,7 @@ void
 pgu_end_buffer_io(int buf_id, uint32 clear_bits, uint32 set_bits, bool written)
 {
 	BufferDesc *desc = GetBufferDescriptor(buf_id);
+	BlockNumber blkno = desc->tag.blockNum;
 	uint32		state;
 
 	state = LockBufHdr(desc);
@@ -227,8 +245,10 @@ pgu_end_buffer_io(int buf_id, uint32 clear_bits, uint32 set_bits, bool written)
 	state |= set_bits;
 	if (written && !(state & BM_JUST_DIRTIED))
 		state &= ~(BM_DIRTY | BM_CHECKPOINT_NEEDED);
-	UnlockBufHdr(desc, state);
+	/* in the same hold: once unlocked, a newer IO may set its own entry */
 	buf_io_map[buf_id] = -1;
+	UnlockBufHdr(desc, state);
+	pgu_test_pause_at("end_io", (int64) blkno);
 	ConditionVariableBroadcast(BufferDescriptorGetIOCV(desc));
 }
 
@@ -282,14 +302,21 @@ bufread_complete(PgUringSlot *slot)
 		pgu_count(ring, PGU_C_BUF_FAILURES, pg_popcount32(failed));
 }
 
+/*
+ * A staged read that will never be submitted.  Its claims were never made
+ * IO-in-progress unless the run was started: those are ended as failed (not
+ * valid, waiters woken); unstarted claims are only pinned, not valid
+ * buffers, which the resource owner unpins and anyone may read later.
+ */
 static void
 bufread_abandon(PgUringSlot *slot)
 {
 	PgUringBufTarget *t = &slot->target.buf;
 	int			i;
 
-	for (i = 0; i < t->nblocks; i++)
-		finish_buffer(t->buf_ids[i], false);
+	if (t->started)
+		for (i = 0; i < t->nblocks; i++)
+			finish_buffer(t->buf_ids[i], false);
 	t->failed_mask = (1U << t->nblocks) - 1;	/* nblocks <= PGU_MAX_COMBINE */
 }
 
@@ -333,6 +360,7 @@ pg_uring_complete_buffer_io(int buffer)
 	int			buf_id = buffer - 1;
 	BufferDesc *desc;
 	bool		helped = false;
+	bool		slept = false;
 
 	if (pgu_shared == NULL || buf_io_map == NULL || buffer <= 0 || buffer > NBuffers)
 		return false;
@@ -354,8 +382,21 @@ pg_uring_complete_buffer_io(int buffer)
 		if (!helped)
 			pgu_count(pgu_ring(slot->ring), PGU_C_BUF_HELPED, 1);
 		helped = true;
-		(void) pgu_ring_progress(pgu_ring(slot->ring), true);
+		if (pgu_ring(slot->ring)->active)
+			(void) pgu_ring_progress(pgu_ring(slot->ring), true);
+		else
+		{
+			/*
+			 * Synchronous mode: the submitter is running the IO itself and
+			 * wakes the buffer's waiters when it ends; nothing to drain.
+			 */
+			(void) ConditionVariableTimedSleep(BufferDescriptorGetIOCV(desc), 10,
+											   WAIT_EVENT_BUFFER_IO);
+			slept = true;
+		}
 	}
+	if (slept)
+		ConditionVariableCancelSleep();
 	return helped;
 }
 
@@ -449,6 +490,123 @@ flush_staged(PgUringReader *r)
 	r->nstaged -= n;
 }
 
+/* A further read of the run started by start_run, or NULL if none can be had. */
+static PgUringSlot *
+split_slot(PgUringReader *r, PgUringSlot *from)
+{
+	PgUringHandle *h;
+	PgUringSlot *slot;
+
+	if (r->count >= r->depth)
+		return NULL;
+	h = fifo_at(r, r->count);
+	if (!pgu_io_try_acquire(h, 1))
+		return NULL;
+	r->count++;
+	r->nstaged++;
+	slot = pgu_io_slot(*h);
+	slot->op = PGU_OP_BUFREAD;
+	slot->target.buf.rnode = from->target.buf.rnode;
+	slot->target.buf.fork = from->target.buf.fork;
+	slot->target.buf.fd = from->target.buf.fd;
+	slot->target.buf.fault = from->target.buf.fault;
+	slot->target.buf.fault_block = from->target.buf.fault_block;
+	slot->target.buf.nblocks = 0;
+	return slot;
+}
+
+/*
+ * Start the IO of the run at the tail of the FIFO (design.md section 4,
+ * two-phase start).  Its claims are pinned by us but neither valid nor
+ * IO-in-progress, so anyone who wanted one meanwhile read it through core.
+ * Now, under each buffer's header lock, those still neither valid nor in
+ * progress become BM_IO_IN_PROGRESS, with their map entry, in the same
+ * hold.  A buffer someone else got to first is unpinned and splits the run:
+ * the rest goes into a further read.  If no slot (or FIFO entry) is free
+ * right now, the rest is unpinned unread and its blocks are added again
+ * once this run is submitted (readd_pending): we must not ask core for a
+ * block we still pin, and must not wait for a slot holding claims.
+ */
+static void
+start_run(PgUringReader *r)
+{
+	PgUringSlot *first = pgu_io_slot(*fifo_at(r, r->count - 1));
+	PgUringSlot *slot = first;
+	int32		bufs[PGU_MAX_COMBINE];
+	BlockNumber blk0 = first->target.buf.first_block;
+	int			n = first->target.buf.nblocks;
+	int			i;
+
+	memcpy(bufs, first->target.buf.buf_ids, sizeof(int32) * n);
+	first->target.buf.nblocks = 0;
+	for (i = 0; i < n; i++)
+	{
+		BufferDesc *desc = GetBufferDescriptor(bufs[i]);
+		PgUringBufTarget *t;
+		uint32		state;
+
+		if (slot == NULL)
+			slot = split_slot(r, first);
+		if (slot == NULL)
+		{
+			ReleaseBuffer(bufs[i] + 1);
+			r->npinned--;
+			if (r->npending == r->maxpending)
+			{
+				r->maxpending = Max(PGU_MAX_COMBINE, 2 * r->maxpending);
+				r->pending = r->pending == NULL ?
+					palloc(sizeof(BlockNumber) * r->maxpending) :
+					repalloc(r->pending, sizeof(BlockNumber) * r->maxpending);
+			}
+			r->pending[r->npending++] = blk0 + i;
+			continue;
+		}
+		t = &slot->target.buf;
+		state = LockBufHdr(desc);
+		if (state & (BM_VALID | BM_IO_IN_PROGRESS))
+		{
+			/* read (or being read) through core meanwhile: not ours */
+			UnlockBufHdr(desc, state);
+			ReleaseBuffer(bufs[i] + 1);
+			r->npinned--;
+			if (t->nblocks > 0)
+				slot = NULL;
+			continue;
+		}
+		state |= BM_IO_IN_PROGRESS;
+		state &= ~BM_IO_ERROR;
+		buf_io_map[bufs[i]] = (int32) (slot - pgu_slot(0));
+		UnlockBufHdr(desc, state);
+		if (t->nblocks == 0)
+			t->first_block = blk0 + i;
+		t->buf_ids[t->nblocks] = bufs[i];
+		t->iov[t->nblocks].iov_base = BufferGetBlock(bufs[i] + 1);
+		t->iov[t->nblocks].iov_len = BLCKSZ;
+		t->nblocks++;
+		t->started = true;
+	}
+
+	/* a slot that got no buffer goes back (only the last one can) */
+	if (r->count > 0)
+	{
+		PgUringHandle *last = fifo_at(r, r->count - 1);
+
+		if (pgu_io_slot(*last)->target.buf.nblocks == 0)
+		{
+			pgu_io_release(last, 1);
+			r->count--;
+			r->nstaged--;
+		}
+	}
+	for (i = r->count - r->nstaged; i < r->count; i++)
+	{
+		PgUringSlot *s2 = pgu_io_slot(*fifo_at(r, i));
+
+		if (r->count - r->nstaged >= PGU_ASYNC_AFTER && s2->target.buf.nblocks > 1)
+			s2->flags |= PGU_IO_ASYNC;
+	}
+}
+
 static void
 close_run(PgUringReader *r)
 {
@@ -469,13 +627,12 @@ close_run(PgUringReader *r)
 		return;
 	}
 	slot->target.buf.fd = seg_fd(r, slot->target.buf.first_block);
-	if (r->count - r->nstaged >= PGU_ASYNC_AFTER && slot->target.buf.nblocks > 1)
-		slot->flags |= PGU_IO_ASYNC;
+	start_run(r);
 
 	/*
-	 * Submit a finished run at once: claimed buffers must not wait
-	 * unsubmitted while we call into core for the next block, where a
-	 * backend sleeping on one of them could hold something we then need.
+	 * Submit the started run at once, before anything that can block: its
+	 * buffers are BM_IO_IN_PROGRESS now, and a backend that sleeps on one
+	 * of them may hold something we would wait for.
 	 */
 	flush_staged(r);
 }
@@ -598,6 +755,7 @@ run_for(PgUringReader *r, BlockNumber blkno)
 	slot->target.buf.fd = -1;
 	slot->target.buf.nblocks = 0;
 	slot->target.buf.failed_mask = 0;
+	slot->target.buf.started = false;
 	slot->target.buf.fault = PGU_FAULT_NONE;
 	if (pgu_test_fault_at("eio", &slot->target.buf.fault_block))
 		slot->target.buf.fault = PGU_FAULT_EIO;
@@ -703,12 +861,22 @@ claim_block(PgUringReader *r, BlockNumber blkno, int *buf_id)
 			return CLAIM_CACHED;
 
 		/*
+		 * Pinned and not valid, no IO in progress: most likely another
+		 * reader's claim, read once its run is submitted (or someone about
+		 * to read it through core).  Leave it to them: asking core for it
+		 * would make core zero it and us fill it synchronously.
+		 */
+		if (BUF_STATE_GET_REFCOUNT(existing_state) > 0)
+			return CLAIM_CACHED;
+
+		/*
 		 * In the table but not valid: an earlier read of it failed (by us or
 		 * by core).  Not in flight, so core may be asked for it: it comes back
 		 * through the zero-and-lock path below, to be read again.
 		 */
 	}
 
+	pgu_test_pause_at("claim", (int64) blkno);
 	hits = pgBufferUsage.shared_blks_hit;
 	buf = ReadBufferExtended(r->rel, r->fork, blkno, RBM_ZERO_AND_LOCK, NULL);
 	if (pgBufferUsage.shared_blks_hit != hits)
@@ -723,8 +891,13 @@ claim_block(PgUringReader *r, BlockNumber blkno, int *buf_id)
 	state = LockBufHdr(desc);
 	if (BUF_STATE_GET_REFCOUNT(state) == 1)
 	{
+		/*
+		 * A claim: pinned by us, neither valid nor IO-in-progress.  Whoever
+		 * pins it before the run is started finds it not valid and reads it
+		 * through core (StartBufferIO succeeds for them): nobody ever sleeps
+		 * on a claim we have not submitted.
+		 */
 		state &= ~(BM_VALID | BM_IO_ERROR);
-		state |= BM_IO_IN_PROGRESS;
 		UnlockBufHdr(desc, state);
 		LWLockRelease(BufferDescriptorGetContentLock(desc));
 		*buf_id = buf - 1;
@@ -738,12 +911,43 @@ claim_block(PgUringReader *r, BlockNumber blkno, int *buf_id)
 	return CLAIM_FILLED;
 }
 
+static void reader_add(PgUringReader *r, BlockNumber blkno);
+
+/* Add again the blocks a split gave back unread (start_run). */
+static void
+readd_pending(PgUringReader *r)
+{
+	if (r->readding)
+		return;					/* the outer call goes on until none is left */
+	r->readding = true;
+	while (r->npending > 0)
+	{
+		int			n = r->npending;
+		BlockNumber *blocks = palloc(sizeof(BlockNumber) * n);
+		int			i;
+
+		memcpy(blocks, r->pending, sizeof(BlockNumber) * n);
+		r->npending = 0;
+		for (i = 0; i < n; i++)
+			reader_add(r, blocks[i]);
+		pfree(blocks);
+	}
+	r->readding = false;
+}
+
 /*
  * Read one block (if not cached) into shared buffers.  Blocks may come in
  * any order; adjacent ones are combined into one readv.
  */
 void
 pgu_reader_add(PgUringReader *r, BlockNumber blkno)
+{
+	reader_add(r, blkno);
+	readd_pending(r);
+}
+
+static void
+reader_add(PgUringReader *r, BlockNumber blkno)
 {
 	PgUringSlot *slot;
 	int			buf_id;
@@ -767,10 +971,7 @@ pgu_reader_add(PgUringReader *r, BlockNumber blkno)
 		int			i = t->nblocks;
 
 		t->buf_ids[i] = buf_id;
-		t->iov[i].iov_base = BufferGetBlock(buf_id + 1);
-		t->iov[i].iov_len = BLCKSZ;
 		t->nblocks = i + 1;
-		buf_io_map[buf_id] = pgu_io_slot(*fifo_at(r, r->count - 1)) - pgu_slot(0);
 		r->npinned++;
 	}
 }
@@ -799,10 +1000,14 @@ report_io_failure(PgUringReader *r, ReadFailure *f)
 static void
 drain_reader(PgUringReader *r)
 {
-	close_run(r);
-	flush_staged(r);
-	while (r->count > 0)
-		reclaim_oldest(r);
+	do
+	{
+		readd_pending(r);
+		close_run(r);
+		flush_staged(r);
+		while (r->count > 0)
+			reclaim_oldest(r);
+	} while (r->npending > 0);
 }
 
 /*

@@ -266,6 +266,7 @@ init_acquired(PgUringHandle *h, int n, int myring)
 		slot->op = PGU_OP_NOP;
 		slot->flags = 0;
 		slot->reaped_by = PGU_REAPED_NONE;
+		slot->cancel_at_submit = false;
 		slot->result = 0;
 		slot->completion_seq = 0;
 		slot->submit_time = 0;
@@ -399,6 +400,7 @@ pgu_io_restage(PgUringHandle *h)
 	slot->generation++;
 	h->generation = slot->generation;
 	slot->reaped_by = PGU_REAPED_NONE;
+	slot->cancel_at_submit = false;
 	slot->result = 0;
 	slot->completion_seq = 0;
 	slot->submit_time = 0;
@@ -568,6 +570,9 @@ pgu_io_complete(PgUringSlot *slot, int32 result, PgUringRing *ring)
 	const PgUringOpInfo *info = pgu_op_info(slot->op);
 	PgUringCounter who;
 
+	/* the rest of a chain the kernel split after a failure (ring.c) */
+	if (slot->cancel_at_submit)
+		result = -ECANCELED;
 	slot->result = result;
 	slot->complete_time = GetCurrentTimestamp();
 	slot->completion_seq = pg_atomic_fetch_add_u64(&ring->completion_seq, 1) + 1;
@@ -599,4 +604,30 @@ pgu_io_complete(PgUringSlot *slot, int32 result, PgUringRing *ring)
 	pg_write_barrier();
 	pg_atomic_write_u32(&slot->state, PGU_SLOT_COMPLETED);
 	ConditionVariableBroadcast(&slot->cv);
+}
+
+/*
+ * Work a completion callback leaves until the batch of completions it
+ * belongs to has been processed (a PANIC that should come after the
+ * cancelled IOs of the same chain were seen).  Process-local: it runs in
+ * the process that ran the callback, when the ring code calls
+ * pgu_io_after_drain() at the end of every drain.
+ */
+static void (*after_drain_fn) (void) = NULL;
+
+void
+pgu_io_defer_after_drain(void (*fn) (void))
+{
+	after_drain_fn = fn;
+}
+
+void
+pgu_io_after_drain(void)
+{
+	void		(*fn) (void) = after_drain_fn;
+
+	if (fn == NULL)
+		return;
+	after_drain_fn = NULL;
+	fn();
 }

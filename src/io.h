@@ -86,6 +86,7 @@ typedef struct PgUringBufTarget
 	int			fd;				/* the segment file, opened by the owner */
 	uint16		nblocks;
 	uint8		fault;			/* PGU_FAULT_* chosen by the owner */
+	bool		started;		/* its buffers are BM_IO_IN_PROGRESS (at submit) */
 	BlockNumber fault_block;
 	uint32		failed_mask;	/* blocks not made valid, set on completion */
 	int32		buf_ids[PGU_MAX_COMBINE];
@@ -111,9 +112,12 @@ typedef struct PgUringWriteTarget
 	bool		fault;			/* test: this page's write fails (pg_uring.test_fault) */
 	uint8		npages;			/* pages of the run (head only), >= 1 */
 	uint8		written;		/* pages that reached the file (head, on completion) */
+	bool		sync_pending;	/* head: written, its fsync is the owner's to do */
 	int32		head;			/* further pages: the head's slot index */
 	XLogRecPtr	lsn;			/* page LSN of the copy being written */
+	uint64		wal_chain;		/* linked: the WAL chain it follows (its last fsync) */
 	int32		page_slots[PGU_MAX_COMBINE];	/* head: slot of each page */
+	int32		page_bufs[PGU_MAX_COMBINE]; /* head: buffer of each page */
 	struct iovec iov[PGU_MAX_COMBINE];
 } PgUringWriteTarget;
 
@@ -127,6 +131,7 @@ typedef struct PgUringWalTarget
 	TimeLineID	tli;
 	XLogSegNo	segno;
 	XLogRecPtr	upto;			/* last of a chain: WAL durable up to here on success */
+	uint64		chain;			/* user_data of the chain's last fsync */
 } PgUringWalTarget;
 
 typedef struct PgUringSlot
@@ -140,6 +145,7 @@ typedef struct PgUringSlot
 	uint8		op;
 	uint8		flags;
 	uint8		reaped_by;
+	bool		cancel_at_submit;	/* completes as -ECANCELED (ring.c) */
 	int32		result;
 	uint64		completion_seq;
 	TimestampTz submit_time;
@@ -212,6 +218,8 @@ extern void pgu_io_cleanup_mine(void);
 
 /* engine internals shared with ring.c */
 extern void pgu_io_complete(PgUringSlot *slot, int32 result, PgUringRing *ring);
+extern void pgu_io_after_drain(void);
+extern void pgu_io_defer_after_drain(void (*fn) (void));
 extern PgUringSlot *pgu_slot_from_user_data(uint64 user_data);
 extern uint64 pgu_slot_user_data(PgUringSlot *slot);
 

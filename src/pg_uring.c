@@ -18,6 +18,8 @@
  */
 #include "postgres.h"
 
+#include <sys/stat.h>
+
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
@@ -25,25 +27,34 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/guc.h"
+#include "utils/wait_event.h"
+#include "pgstat.h"
 
 #include "io.h"
 
 PG_MODULE_MAGIC;
 
+int			pgu_io_method = PGU_IO_METHOD_URING;
 int			pgu_nrings = 4;
 int			pgu_queue_depth = 256;
 int			pgu_max_ios = 1024;
-bool		pgu_reaper_enabled = true;
 int			pgu_reaper_delay = 1;
 bool		pgu_test_hold_reap = false;
 int			pgu_prewarm_depth = 64;
 char	   *pgu_test_fault = NULL;
+char	   *pgu_test_pause = NULL;
 int			pgu_write_depth = 64;
 bool		pgu_writer_enabled = false;
 int			pgu_writer_delay = 50;
 int			pgu_writer_max_pages = 512;
 bool		pgu_test_wal_fault = false;
 int			pgu_test_write_delay = 0;
+
+static const struct config_enum_entry io_method_options[] = {
+	{"io_uring", PGU_IO_METHOD_URING, false},
+	{"sync", PGU_IO_METHOD_SYNC, false},
+	{NULL, 0, false}
+};
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -81,9 +92,9 @@ check_test_fault(char **newval, void **extra, GucSource source)
 		return true;
 	if (sscanf(*newval, "%15[a-z]:%u%c", kind, &blk, &tail) == 2 &&
 		(strcmp(kind, "eio") == 0 || strcmp(kind, "short") == 0 ||
-		 strcmp(kind, "weio") == 0))
+		 strcmp(kind, "weio") == 0 || strcmp(kind, "ssplit") == 0))
 		return true;
-	GUC_check_errdetail("Use \"eio:BLOCK\", \"short:BLOCK\", \"weio:BLOCK\" or an empty string.");
+	GUC_check_errdetail("Use \"eio:BLOCK\", \"short:BLOCK\", \"weio:BLOCK\", \"ssplit:N\" or an empty string.");
 	return false;
 }
 
@@ -102,6 +113,42 @@ pgu_test_fault_at(const char *kind, BlockNumber *blk)
 		return false;
 	*blk = (BlockNumber) b;
 	return true;
+}
+
+/*
+ * pg_uring.test_pause: a test-only barrier.  If the setting names this
+ * point (optionally with ":N", matched against blk), log that we are here
+ * and wait while the file "pg_uring.pause" exists in the data directory,
+ * for at most a minute.  Interrupts are not processed: a pause stands for
+ * a wait that cannot be interrupted (an LWLock, a kernel call).
+ */
+void
+pgu_test_pause_at(const char *point, int64 blk)
+{
+	size_t		len = strlen(point);
+	struct stat st;
+	int			waited = 0;
+
+	if (pgu_test_pause == NULL || strncmp(pgu_test_pause, point, len) != 0)
+		return;
+	if (pgu_test_pause[len] == ':')
+	{
+		if (blk < 0 || strtoll(pgu_test_pause + len + 1, NULL, 10) != blk)
+			return;
+	}
+	else if (pgu_test_pause[len] != '\0')
+		return;
+
+	ereport(LOG,
+			(errmsg("pg_uring: test pause at %s (block " INT64_FORMAT ")", point, blk)));
+	pgstat_report_wait_start(PG_WAIT_EXTENSION);
+	while (stat("pg_uring.pause", &st) == 0 && waited < 60000)
+	{
+		pg_usleep(10000L);
+		waited += 10;
+	}
+	pgstat_report_wait_end();
+	ereport(LOG, (errmsg("pg_uring: test pause at %s over", point)));
 }
 
 static void
@@ -134,6 +181,14 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
+	DefineCustomEnumVariable("pg_uring.io_method",
+							 "How pg_uring runs its IOs: through shared io_uring rings, or synchronously.",
+							 "sync creates no ring and runs every IO in the process that submits it, with the same results; for comparisons and for hosts where io_uring is unwelcome.",
+							 &pgu_io_method,
+							 PGU_IO_METHOD_URING,
+							 io_method_options,
+							 PGC_POSTMASTER, 0,
+							 NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_uring.rings",
 							"Number of shared io_uring instances created at server start.",
 							"Backends share these rings; the count does not grow with max_connections.",
@@ -155,13 +210,6 @@ _PG_init(void)
 							1024, 16, 65536,
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
-	DefineCustomBoolVariable("pg_uring.reaper",
-							 "Starts the background worker that processes completions nobody else reaps.",
-							 NULL,
-							 &pgu_reaper_enabled,
-							 true,
-							 PGC_POSTMASTER, 0,
-							 NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_uring.reaper_delay",
 							"How long the reaper leaves a completion to its issuer before processing it itself.",
 							NULL,
@@ -184,8 +232,8 @@ _PG_init(void)
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("pg_uring.test_fault",
-							   "Test only: inject a fault into the buffer read covering a block.",
-							   "\"eio:N\" fails the read that covers block N with EIO, \"short:N\" makes it end in the middle of block N, \"weio:N\" fails the write that covers block N with EIO; empty for none.",
+							   "Test only: inject a fault into a buffer IO or a submission.",
+							   "\"eio:N\" fails the read that covers block N with EIO, \"short:N\" makes it end in the middle of block N, \"weio:N\" fails the write that covers block N with EIO, \"ssplit:N\" makes the kernel take only the first N entries of a larger submission; empty for none.",
 							   &pgu_test_fault,
 							   "",
 							   PGC_SUSET, GUC_NOT_IN_SAMPLE,
@@ -225,6 +273,13 @@ _PG_init(void)
 							 false,
 							 PGC_SUSET, GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
+	DefineCustomStringVariable("pg_uring.test_pause",
+							   "Test only: pause at a named point while the file pg_uring.pause exists in the data directory.",
+							   "Points: \"claim:N\" (a prewarm, before asking core for block N), \"sync_read\" (a buffer read running in synchronous mode), \"chain_submitted\" (a write-back right after submitting a chain of WAL fsyncs and page writes, before it reaps), \"end_io:N\" (a completion that has just ended the IO on block N, before it wakes the waiters); empty for none.",
+							   &pgu_test_pause,
+							   "",
+							   PGC_SUSET, GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_uring.test_write_delay",
 							"Test only: staged buffer writes wait this long before they are submitted.",
 							NULL,
@@ -244,9 +299,12 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = pgu_shmem_startup;
 
-	if (pgu_reaper_enabled)
-		pgu_register_bgworker("pg_uring reaper", "pgu_reaper_main",
-							  BgWorkerStart_PostmasterStart);
+	/*
+	 * Always: core backends sleeping on a buffer's IO know nothing of rings,
+	 * and only the reaper is sure to complete an IO whose owner is blocked.
+	 */
+	pgu_register_bgworker("pg_uring reaper", "pgu_reaper_main",
+						  BgWorkerStart_PostmasterStart);
 	/* on a standby core writes (it keeps minRecoveryPoint): start after recovery */
 	if (pgu_writer_enabled)
 		pgu_register_bgworker("pg_uring writer", "pgu_writer_main",

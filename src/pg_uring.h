@@ -45,15 +45,22 @@
 #define PGU_TRANCHE_NAME	"pg_uring"
 
 /* GUCs (pg_uring.c) */
+typedef enum PgUringIoMethod
+{
+	PGU_IO_METHOD_URING,
+	PGU_IO_METHOD_SYNC
+} PgUringIoMethod;
+extern int	pgu_io_method;
 extern int	pgu_nrings;
 extern int	pgu_queue_depth;
 extern int	pgu_max_ios;
-extern bool pgu_reaper_enabled;
 extern int	pgu_reaper_delay;
 extern bool pgu_test_hold_reap;
 extern int	pgu_prewarm_depth;
 extern char *pgu_test_fault;
 extern bool pgu_test_fault_at(const char *kind, uint32 *blk);
+extern char *pgu_test_pause;
+extern void pgu_test_pause_at(const char *point, int64 blk);
 extern int	pgu_write_depth;
 extern bool pgu_writer_enabled;
 extern int	pgu_writer_delay;
@@ -132,6 +139,7 @@ typedef struct PgUringShared
 	pg_atomic_uint32 wal_flush_failed;	/* a WAL fsync failed: PANIC follows */
 	ConditionVariable wal_cv;	/* broadcast when a WAL flush completes */
 	bool		uring_mode;		/* rings were created */
+	bool		submit_all;		/* ... with IORING_SETUP_SUBMIT_ALL */
 	int			setup_errno;	/* why not, if not */
 	char		setup_error[256];
 	PgUringRing *rings;			/* nrings entries */

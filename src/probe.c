@@ -172,6 +172,8 @@ probe_shared(ProbeOut *out)
 	initStringInfo(&buf);
 	features_text(ring0->uring.features, &buf);
 	emit(out, "shared_rings", "features", buf.data);
+	emit(out, "shared_rings", "setup_flags",
+		 pgu_shared->submit_all ? "SUBMIT_ALL" : "");
 
 	per_ring = ring_mapped_bytes(&ring0->uring);
 	emit_int(out, "shared_rings", "mapped_bytes_per_ring", per_ring);

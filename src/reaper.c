@@ -13,7 +13,9 @@
  * the reaping.
  *
  * Invariants kept here: the reaper owns no IO slots and never submits; it
- * only drains, under the ring's completion lock like everybody else.
+ * only drains, under the ring's completion lock like everybody else.  It
+ * always runs (there is no setting to turn it off) and does not exit while
+ * any IO is in flight on a ring.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,6 +29,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
@@ -131,6 +134,37 @@ pgu_reaper_main(Datum arg)
 			if ((int) (tail_at_wake[i] - pgu_ring_cq_head(ring)) > 0)
 				(void) pgu_ring_progress(ring, false);
 		}
+	}
+
+	/*
+	 * Never leave IOs in flight behind, at shutdown or after
+	 * pg_terminate_backend: a core backend may be sleeping on one, and its
+	 * owner may be blocked (on a content lock held by that very backend)
+	 * where it cannot drain.
+	 */
+	{
+		int64		reaped = 0;
+
+		for (;;)
+		{
+			uint32		inflight = 0;
+
+			for (i = 0; i < nrings; i++)
+			{
+				PgUringRing *ring = pgu_ring(i);
+
+				if (!ring->active || pg_atomic_read_u32(&ring->inflight) == 0)
+					continue;
+				inflight += pg_atomic_read_u32(&ring->inflight);
+				reaped += pgu_ring_progress(ring, true);
+			}
+			if (inflight == 0 || !PostmasterIsAlive())
+				break;
+		}
+		if (reaped > 0)
+			ereport(LOG,
+					(errmsg("pg_uring reaper: completed " INT64_FORMAT " IOs still in flight before exiting",
+							reaped)));
 	}
 
 	/*

@@ -24,6 +24,10 @@
  *	- After a crash restart the old rings are unmapped and closed from the
  *	  postmaster's private copies before new ones are created.
  *	- A CQE's user_data leads to a shared slot, never to local memory.
+ *	- A link chain is never split: rings are created with SUBMIT_ALL where
+ *	  the kernel has it, and when the kernel still takes only part of a
+ *	  batch inside a chain, the rest waits for the part taken and is
+ *	  cancelled if that part failed, as the kernel would have done.
  *
  *-------------------------------------------------------------------------
  */
@@ -103,8 +107,21 @@ pgu_create_rings(char *what, size_t whatlen)
 		int			ret;
 		int			efd;
 
+		/*
+		 * IORING_SETUP_SUBMIT_ALL (Linux 5.18): the kernel goes on taking a
+		 * batch past an entry that fails to start, so a submission is cut
+		 * short only by a lack of memory.  Older kernels refuse the flag.
+		 */
 		memset(&params, 0, sizeof(params));
+		params.flags = IORING_SETUP_SUBMIT_ALL;
 		ret = io_uring_queue_init_params(pgu_shared->queue_depth, &ring->uring, &params);
+		if (ret == -EINVAL)
+		{
+			memset(&params, 0, sizeof(params));
+			ret = io_uring_queue_init_params(pgu_shared->queue_depth, &ring->uring, &params);
+		}
+		else if (ret == 0 && i == 0)
+			pgu_shared->submit_all = true;
 		if (ret < 0)
 		{
 			err = -ret;
@@ -226,6 +243,16 @@ pgu_ring_shmem_init(void)
 			pg_atomic_init_u64(&ring->counters[c], 0);
 	}
 
+	if (pgu_io_method == PGU_IO_METHOD_SYNC)
+	{
+		/* asked for: every IO runs synchronously, no ring is created */
+		pgu_shared->uring_mode = false;
+		snprintf(pgu_shared->setup_error, sizeof(pgu_shared->setup_error),
+				 "pg_uring.io_method is sync");
+		ereport(LOG,
+				(errmsg("pg_uring: pg_uring.io_method = sync, every IO runs synchronously")));
+		return;
+	}
 	err = pgu_create_rings(pgu_shared->setup_error, sizeof(pgu_shared->setup_error));
 	if (err == 0)
 	{
@@ -351,6 +378,8 @@ pgu_ring_drain_locked(PgUringRing *ring)
 	return n;
 }
 
+static int	ring_progress(PgUringRing *ring, bool wait);
+
 /*
  * Drain the ring if nobody else is draining it.  Returns the number reaped.
  */
@@ -365,6 +394,8 @@ pgu_ring_try_drain(PgUringRing *ring)
 		return 0;
 	n = pgu_ring_drain_locked(ring);
 	LWLockRelease(ring->complete_lock);
+	/* what a completion left until its batch was done (a PANIC) */
+	pgu_io_after_drain();
 	return n;
 }
 
@@ -375,6 +406,16 @@ pgu_ring_try_drain(PgUringRing *ring)
  */
 int
 pgu_ring_progress(PgUringRing *ring, bool wait)
+{
+	int			n = ring_progress(ring, wait);
+
+	/* what a completion left until its batch was done (a PANIC) */
+	pgu_io_after_drain();
+	return n;
+}
+
+static int
+ring_progress(PgUringRing *ring, bool wait)
 {
 	int			n;
 
@@ -449,6 +490,64 @@ pgu_ring_submit_sync(PgUringRing *ring, PgUringSlot **slots, int n)
 		pgu_count(ring, PGU_C_SUBMITTED, 1);
 		pgu_io_complete(slot, res, ring);
 	}
+	pgu_io_after_drain();
+}
+
+/*
+ * Make the SQEs we filled visible to the kernel without entering it (as
+ * liburing's io_uring_submit does first).  Caller holds submit_lock.
+ */
+static void
+sq_publish(struct io_uring *uring)
+{
+	struct io_uring_sq *sq = &uring->sq;
+
+	if (sq->sqe_head != sq->sqe_tail)
+	{
+		sq->sqe_head = sq->sqe_tail;
+		io_uring_smp_store_release(sq->ktail, sq->sqe_tail);
+	}
+}
+
+/*
+ * The kernel took only the first 'cut' of our n entries, and entry cut - 1
+ * is linked to entry cut: the kernel has ended the chain there, and the
+ * rest would start unordered.  Wait for the part it took to complete.  If
+ * it succeeded, the rest of the chain may run as it is (what it was linked
+ * behind has succeeded).  If not, the kernel would have cancelled the rest:
+ * turn those entries, still in the SQ and not yet read by the kernel, into
+ * no-ops that complete as cancelled.  Caller holds submit_lock.
+ */
+static void
+repair_split_chain(PgUringRing *ring, PgUringSlot **slots, int cut, int n)
+{
+	PgUringSlot *last = slots[cut - 1];
+	struct io_uring_sq *sq = &ring->uring.sq;
+	unsigned	head;
+	int			i;
+
+	elog(LOG, "pg_uring: the kernel took %d of %d entries submitted to ring %d, inside a link chain; the rest of the chain waits for the part it took",
+		 cut, n, ring->index);
+	/* what completions defer (a PANIC) waits until the chain is repaired */
+	while (pg_atomic_read_u32(&last->state) != PGU_SLOT_COMPLETED)
+		(void) ring_progress(ring, true);
+	pg_read_barrier();
+	if (pgu_op_info(last->op)->result_ok(last, last->result))
+		return;
+
+	head = io_uring_smp_load_acquire(sq->khead);
+	for (i = cut; i < n; i++)
+	{
+		PgUringSlot *slot = slots[i];
+		struct io_uring_sqe *sqe;
+
+		sqe = &sq->sqes[sq->array[(head + (unsigned) (i - cut)) & *sq->kring_mask]];
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data64(sqe, pgu_slot_user_data(slot));
+		slot->cancel_at_submit = true;
+		if (!(slot->flags & PGU_IO_LINK))
+			break;
+	}
 }
 
 /*
@@ -462,6 +561,10 @@ pgu_ring_submit(PgUringRing *ring, PgUringSlot **slots, int n)
 	int			nlinked = 0;
 	int			ndrained = 0;
 	TimestampTz now;
+	unsigned	base;
+	uint32		split;
+	unsigned	first_take = 0;
+	int			taken = 0;
 
 	Assert(n > 0 && n <= (int) ring->sq_entries);
 
@@ -496,15 +599,10 @@ pgu_ring_submit(PgUringRing *ring, PgUringSlot **slots, int n)
 		struct io_uring_sqe *sqe;
 		unsigned	sqe_flags = 0;
 
+		/* every submitter leaves the SQ empty, and n <= sq_entries */
 		sqe = io_uring_get_sqe(&ring->uring);
 		if (sqe == NULL)
-		{
-			/* SQ full of entries the kernel has not consumed yet: push them */
-			(void) io_uring_submit(&ring->uring);
-			sqe = io_uring_get_sqe(&ring->uring);
-			if (sqe == NULL)
-				elog(PANIC, "pg_uring: no free submission queue entry in ring %d", ring->index);
-		}
+			elog(PANIC, "pg_uring: no free submission queue entry in ring %d", ring->index);
 		slot->ring = ring->index;
 		slot->submit_time = now;
 		info->prep(sqe, slot);
@@ -526,18 +624,43 @@ pgu_ring_submit(PgUringRing *ring, PgUringSlot **slots, int n)
 	}
 	pg_write_barrier();
 
-	/* push until the kernel has consumed every entry in the SQ */
-	while (io_uring_sq_ready(&ring->uring) > 0)
+	/*
+	 * Push until the kernel has taken every entry.  It may take fewer than
+	 * we offer (no memory for requests): a link chain cut that way is
+	 * repaired before the rest goes in.  pg_uring.test_fault "ssplit:N"
+	 * offers only the first N entries of a larger batch the first time.
+	 */
+	base = io_uring_smp_load_acquire(ring->uring.sq.khead);
+	if (pgu_test_fault_at("ssplit", &split) && split > 0 && split < (uint32) n)
+		first_take = (unsigned) split;
+	while (taken < n)
 	{
-		int			ret = io_uring_submit(&ring->uring);
+		int			ret;
+		int			now;
 
+		if (first_take > 0)
+		{
+			/* liburing's io_uring_enter returns -errno, as io_uring_submit */
+			sq_publish(&ring->uring);
+			ret = io_uring_enter(ring->uring.ring_fd, first_take, 0, 0, NULL);
+			first_take = 0;
+		}
+		else
+			ret = io_uring_submit(&ring->uring);
 		pgu_count(ring, PGU_C_SUBMIT_CALLS, 1);
+		now = (int) (io_uring_smp_load_acquire(ring->uring.sq.khead) - base);
+		if (now > taken)
+		{
+			if (now < n && (slots[now - 1]->flags & PGU_IO_LINK))
+				repair_split_chain(ring, slots, now, n);
+			taken = now;
+		}
 		if (ret >= 0)
 			continue;
 		if (ret == -EINTR || ret == -EAGAIN || ret == -EBUSY)
 		{
 			/* transient: make room and retry (lock order submit -> complete) */
-			(void) pgu_ring_progress(ring, false);
+			(void) ring_progress(ring, false);
 			pg_usleep(100L);
 			continue;
 		}
@@ -552,4 +675,5 @@ pgu_ring_submit(PgUringRing *ring, PgUringSlot **slots, int n)
 	if (ndrained)
 		pgu_count(ring, PGU_C_DRAINED, ndrained);
 	LWLockRelease(ring->submit_lock);
+	pgu_io_after_drain();
 }

@@ -19,8 +19,13 @@
  *	  earlier one did.  Page writes that need the WAL are linked behind the
  *	  last fsync (writeback.c), so a failed flush cancels them in the kernel.
  *	- A failed WAL fsync sets wal_flush_failed, which nothing clears short of
- *	  a crash restart, and the owner PANICs as core does (data_sync_retry
- *	  does not apply to WAL).  Nobody trusts a later fsync after a failure.
+ *	  a crash restart, and the process that reaps it PANICs as core does
+ *	  (data_sync_retry does not apply to WAL), whoever owns the IO and
+ *	  whatever the owner is doing (cancelled, timed out, exiting): the PANIC
+ *	  comes at the end of that drain, once the page writes linked behind the
+ *	  chain have come back, so its DETAIL says what the kernel did with them.
+ *	  After a failure no completion advances wal_durable, and anyone who
+ *	  sees the flag before the crash restart PANICs too.
  *	- wal_durable and wal_flush_submitted only move forward (compare-and-swap).
  *	- fsync = off and the open_sync/open_datasync methods are respected: in
  *	  those cases there is nothing to fsync.  During recovery nothing is
@@ -40,6 +45,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/pg_lsn.h"
+#include "utils/timestamp.h"
 
 #include "ring.h"
 #include "wal.h"
@@ -127,6 +133,76 @@ walsync_result_ok(PgUringSlot *slot, int32 result)
 	return result >= 0;
 }
 
+/* the failed WAL fsync this process reaped, PANICked on after the drain */
+static struct
+{
+	bool		pending;
+	TimeLineID	tli;
+	XLogSegNo	segno;
+	int32		result;
+	int			ring;
+	int			owner_pid;
+	uint64		chain;			/* of the chain's last fsync, which writes follow */
+} wal_failure;
+
+/*
+ * After the drain that reaped a failed WAL fsync: wait (a second at most)
+ * for the page writes linked behind its chain, which the kernel cancels,
+ * count what became of them, and PANIC as core does.
+ */
+static void
+wal_failure_panic(void)
+{
+	char		path[MAXPGPATH];
+	TimestampTz start = GetCurrentTimestamp();
+	int			cancelled;
+	int			written;
+	int			other;
+	int			pending;
+
+	HOLD_INTERRUPTS();
+	for (;;)
+	{
+		int			i;
+
+		cancelled = written = other = pending = 0;
+		for (i = 0; i < pgu_io_nslots(); i++)
+		{
+			PgUringSlot *slot = pgu_slot(i);
+			uint32		state = pg_atomic_read_u32(&slot->state);
+
+			if (slot->op != PGU_OP_BUFWRITE || !slot->target.write.linked ||
+				slot->target.write.wal_chain != wal_failure.chain)
+				continue;
+			if (state == PGU_SLOT_SUBMITTED)
+				pending++;
+			else if (state != PGU_SLOT_COMPLETED)
+				continue;
+			else if (slot->result == -ECANCELED)
+				cancelled++;
+			else if (slot->result == (int32) slot->target.write.npages * BLCKSZ)
+				written++;
+			else
+				other++;
+		}
+		if (pending == 0 || wal_failure.chain == 0 ||
+			TimestampDifferenceExceeds(start, GetCurrentTimestamp(), 1000))
+			break;
+		(void) pgu_ring_progress(pgu_ring(wal_failure.ring), true);
+	}
+
+	XLogFilePath(path, wal_failure.tli, wal_failure.segno, wal_segment_size);
+	errno = -wal_failure.result;
+	ereport(PANIC,
+			(errcode_for_file_access(),
+			 errmsg("could not fsync file \"%s\" through pg_uring: %m", path),
+			 cancelled + written + other + pending > 0 ?
+			 errdetail_internal("%d of the %d page writes linked behind it were cancelled by the kernel, %d completed.",
+								cancelled, cancelled + written + other + pending, written) : 0,
+			 wal_failure.owner_pid != MyProcPid ?
+			 errcontext("completing an IO of process %d", wal_failure.owner_pid) : 0));
+}
+
 /* any process: no ERROR, no palloc */
 static void
 walsync_complete(PgUringSlot *slot)
@@ -136,14 +212,30 @@ walsync_complete(PgUringSlot *slot)
 
 	if (slot->result < 0)
 	{
+		/* first, so that no later chain is trusted */
 		pg_atomic_write_u32(&pgu_shared->wal_flush_failed, 1);
+		pg_memory_barrier();
 		if (t->nlinked > 0)
 			pgu_count(ring, PGU_C_CANCELLED_CHAINS, 1);
+		/* a cancelled link behind the failure is not the cause: keep the first */
+		if (!wal_failure.pending || slot->result != -ECANCELED)
+		{
+			wal_failure.pending = true;
+			wal_failure.tli = t->tli;
+			wal_failure.segno = t->segno;
+			wal_failure.result = slot->result;
+			wal_failure.ring = slot->ring;
+			wal_failure.owner_pid = slot->owner_pid;
+			wal_failure.chain = t->chain;
+		}
+		pgu_io_defer_after_drain(wal_failure_panic);
 	}
 	else
 	{
 		pgu_count(ring, PGU_C_WAL_FLUSHES, 1);
-		if (t->upto != InvalidXLogRecPtr)
+		pg_memory_barrier();
+		if (t->upto != InvalidXLogRecPtr &&
+			pg_atomic_read_u32(&pgu_shared->wal_flush_failed) == 0)
 			advance_lsn(&pgu_shared->wal_durable, t->upto);
 	}
 	ConditionVariableBroadcast(&pgu_shared->wal_cv);
@@ -239,25 +331,11 @@ pgu_wal_stage(PgUringHandle *h, int n, XLogSegNo first, XLogRecPtr upto,
 		t->nlinked = i == n - 1 ? (uint16) nlinked : 0;
 		if (i < n - 1 || nlinked > 0)
 			slot->flags |= PGU_IO_LINK;
+		t->chain = pgu_slot_user_data(pgu_io_slot(h[n - 1]));
 		XLogFilePath(path, tli, first + i, wal_segment_size);
 		t->fd = pgu_open_file(path);
 	}
 	advance_lsn(&pgu_shared->wal_flush_submitted, upto);
-}
-
-/* A completed WAL-sync slot that failed: PANIC, as core does. */
-void
-pgu_wal_report_failure(PgUringSlot *slot, const char *detail)
-{
-	PgUringWalTarget *t = &slot->target.wal;
-	char		path[MAXPGPATH];
-
-	XLogFilePath(path, t->tli, t->segno, wal_segment_size);
-	errno = -slot->result;
-	ereport(PANIC,
-			(errcode_for_file_access(),
-			 errmsg("could not fsync file \"%s\" through pg_uring: %m", path),
-			 detail ? errdetail_internal("%s", detail) : 0));
 }
 
 /*
@@ -308,14 +386,10 @@ pgu_wal_flush_written(void)
 			PG_RE_THROW();
 		}
 		PG_END_TRY();
+		/* a failed fsync was a PANIC in whoever reaped it */
 		for (i = 0; i < n; i++)
-		{
-			PgUringSlot *slot = pgu_io_slot(h[i]);
-
-			/* a cancelled link follows the failure we report */
-			if (slot->result < 0)
-				pgu_wal_report_failure(slot, NULL);
-		}
+			if (pgu_io_slot(h[i])->result < 0)
+				elog(PANIC, "pg_uring: a failed WAL fsync was not reported");
 		pgu_io_release(h, n);
 		first += n;
 		total -= n;

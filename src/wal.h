@@ -19,7 +19,6 @@
 extern int	pgu_wal_chain_length(XLogRecPtr upto, XLogSegNo *first);
 extern void pgu_wal_stage(PgUringHandle *h, int n, XLogSegNo first,
 						  XLogRecPtr upto, int nlinked);
-extern void pgu_wal_report_failure(PgUringSlot *slot, const char *detail) pg_attribute_noreturn();
 extern void pgu_wal_check_failed(void);
 
 #endif							/* PG_URING_WAL_H */

@@ -30,12 +30,14 @@
  *	  and pg_uring_flush comes back to it after core made the WAL durable.
  *	  Unlogged and temporary pages need no WAL (BM_PERMANENT is read with
  *	  the state, under the header lock).
- *	- A failed WAL fsync is a PANIC in the owner, after every IO linked
- *	  behind it has completed (cancelled), so what the kernel did is counted.
- *	- Completion (any process): register the segment's fsync with the
- *	  checkpointer first (inside a critical section, so a full queue is never
- *	  compacted with palloc; if it stays full, fsync the segment right there,
- *	  PANIC on failure unless data_sync_retry), then clear BM_IO_IN_PROGRESS
+ *	- A failed WAL fsync is a PANIC in the process that reaps it (wal.c),
+ *	  after the writes linked behind it have come back cancelled.
+ *	- Completion (any process) uses no file descriptor: it registers the
+ *	  segment's fsync with the checkpointer first (inside a critical section,
+ *	  so a full queue is never compacted with palloc).  If the queue is full,
+ *	  the buffers stay BM_IO_IN_PROGRESS and the owner, which has the segment
+ *	  open, fsyncs it when it reclaims the write or frees the slot (PANIC on
+ *	  failure unless data_sync_retry).  Only then clear BM_IO_IN_PROGRESS
  *	  and BM_IO_ERROR, and BM_DIRTY and BM_CHECKPOINT_NEEDED only if
  *	  BM_JUST_DIRTIED is still clear; broadcast the buffer's IO condition
  *	  variable.  A failed, short or cancelled write keeps BM_DIRTY and sets
@@ -122,7 +124,6 @@ typedef struct WbEntry
 	PgUringHandle h;
 	int			file;			/* -1 for a WAL fsync */
 	int32		buf_id;			/* -1 for a WAL fsync */
-	int			chain;			/* WAL chain it belongs to, 0 for none */
 } WbEntry;
 
 /* a buffer to come back to: it was busy, or its WAL was not written */
@@ -155,7 +156,6 @@ struct PgUringWriteback
 	int			head;
 	int			count;
 	PgUringHandle *scratch;
-	int			next_chain;
 	WbFile	   *files;
 	int			nfiles;
 	int			maxfiles;
@@ -173,6 +173,9 @@ struct PgUringWriteback
 	ForkNumber	fail_fork;
 	BlockNumber fail_block;
 };
+
+static char *segment_path(RelFileNode rnode, ForkNumber fork, BlockNumber segno);
+static void end_write(PgUringSlot *slot);
 
 /* ------------------------------------------------------------------------
  * The op: prep, sync, complete (any process), abandon, describe
@@ -248,6 +251,7 @@ bufwrite_complete(PgUringSlot *slot)
 	int			written = 0;
 	int			i;
 
+	t->sync_pending = false;
 	/* pg_uring.test_fault "weio:N": the write covering block N fails */
 	for (i = 0; i < t->npages && slot->result >= 0; i++)
 		if (page_target(slot, i)->fault)
@@ -274,31 +278,87 @@ bufwrite_complete(PgUringSlot *slot)
 			pgu_count(ring, PGU_C_SYNC_REQUESTS, 1);
 		else
 		{
-			/* as core's register_dirty_segment: sync it ourselves */
-			pgu_count(ring, PGU_C_LOCAL_SYNCS, 1);
-			if (pg_fsync(t->fd) < 0)
-			{
-				int			elevel = data_sync_elevel(ERROR);
-
-				if (elevel >= PANIC)
-					ereport(PANIC,
-							(errcode_for_file_access(),
-							 errmsg("could not fsync segment %u of relation %u/%u/%u fork %s: %m",
-									tag.segno, t->rnode.spcNode, t->rnode.dbNode,
-									t->rnode.relNode, forkNames[t->fork])));
-				/* data_sync_retry: keep them dirty, they will be written again */
-				slot->result = -errno;
-				written = 0;
-			}
+			/*
+			 * As core's register_dirty_segment, the segment must be synced
+			 * before the buffers are clean.  t->fd is a descriptor of the
+			 * owner's, meaningless here: the owner does it when it reclaims
+			 * the write (finish_pending_sync), and until then the buffers
+			 * stay BM_IO_IN_PROGRESS, so no checkpoint can pass them by.
+			 */
+			t->written = (uint8) written;
+			t->sync_pending = true;
+			return;
 		}
 	}
 	t->written = (uint8) written;
-	if (written > 0)
-		pgu_count(ring, PGU_C_BUF_WRITES, written);
-	if (written < t->npages)
-		pgu_count(ring, PGU_C_BUF_WRITE_FAILURES, t->npages - written);
+	end_write(slot);
+}
+
+/*
+ * Count a finished write and end the IO on its pages: the first t->written
+ * reached the file, the others failed.
+ */
+static void
+end_write(PgUringSlot *slot)
+{
+	PgUringWriteTarget *t = &slot->target.write;
+	PgUringRing *ring = pgu_ring(slot->ring);
+	int			i;
+
+	if (t->written > 0)
+		pgu_count(ring, PGU_C_BUF_WRITES, t->written);
+	if (t->written < t->npages)
+		pgu_count(ring, PGU_C_BUF_WRITE_FAILURES, t->npages - t->written);
 	for (i = 0; i < t->npages; i++)
-		finish_write(page_target(slot, i)->buf_id, i < written ? WRITE_DONE : WRITE_FAILED);
+		finish_write(t->page_bufs[i], i < t->written ? WRITE_DONE : WRITE_FAILED);
+}
+
+/*
+ * Owner only, when it reclaims a write or frees its slot: the completion
+ * found the checkpointer's request queue full, so fsync the segment here,
+ * through the owner's own descriptor, and only then end the IO on the
+ * pages (clean if written).  A failed fsync is a PANIC, as in core, unless
+ * data_sync_retry: then the pages stay dirty and the write counts as failed.
+ */
+static void
+finish_pending_sync(PgUringSlot *slot)
+{
+	PgUringWriteTarget *t = &slot->target.write;
+	BlockNumber segno = t->blkno / ((BlockNumber) RELSEG_SIZE);
+	char	   *path;
+
+	if (!t->sync_pending)
+		return;
+	t->sync_pending = false;
+	path = segment_path(t->rnode, t->fork, segno);
+	if (pg_fsync(t->fd) < 0)
+	{
+		int			save_errno = errno;
+
+		errno = save_errno;
+		ereport(data_sync_elevel(ERROR) >= PANIC ? PANIC : WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync file \"%s\": %m", path),
+				 errdetail("The checkpointer's request queue was full; the buffers written stay dirty.")));
+		slot->result = -save_errno;
+		t->written = 0;
+	}
+	else
+	{
+		pgu_count(pgu_ring(slot->ring), PGU_C_LOCAL_SYNCS, 1);
+		ereport(DEBUG1,
+				(errmsg_internal("pg_uring: fsynced \"%s\" itself: the checkpointer's request queue is full",
+								 path)));
+	}
+	pfree(path);
+	end_write(slot);
+}
+
+/* owner only, as the slot is freed (also on ERROR and exit) */
+static void
+bufwrite_release(PgUringSlot *slot)
+{
+	finish_pending_sync(slot);
 }
 
 /* owner only: a staged write that will never be submitted */
@@ -308,7 +368,7 @@ bufwrite_abandon(PgUringSlot *slot)
 	int			i;
 
 	for (i = 0; i < slot->target.write.npages; i++)
-		finish_write(page_target(slot, i)->buf_id, WRITE_UNDONE);
+		finish_write(slot->target.write.page_bufs[i], WRITE_UNDONE);
 }
 
 static void
@@ -379,7 +439,7 @@ static const PgUringOpInfo hint_info = {
 
 static const PgUringOpInfo bufwrite_info = {
 	"buffer write", bufwrite_prep, bufwrite_sync, bufwrite_result_ok,
-	bufwrite_complete, bufwrite_abandon, bufwrite_describe, NULL
+	bufwrite_complete, bufwrite_abandon, bufwrite_describe, bufwrite_release
 };
 
 void
@@ -547,9 +607,8 @@ static void reclaim_oldest(PgUringWriteback *wb);
  * Another process (or an earlier chain of ours) has a WAL flush in flight
  * that covers lsn: wait for its result rather than submit a redundant one,
  * helping every ring along.  Gives up after a second (the caller then links
- * its own).  A failed flush anywhere is a PANIC here too: if it was a chain
- * of ours, reclaiming our IOs reports it as the owner does, with the writes
- * the kernel cancelled behind it; only then is it someone else's.
+ * its own).  A failed flush anywhere is a PANIC here too (the process that
+ * reaped it PANICs as well, with the details).
  */
 static bool
 wait_inflight_flush(PgUringWriteback *wb, XLogRecPtr lsn)
@@ -563,13 +622,7 @@ wait_inflight_flush(PgUringWriteback *wb, XLogRecPtr lsn)
 	start = GetCurrentTimestamp();
 	for (;;)
 	{
-		if (pg_atomic_read_u32(&pgu_shared->wal_flush_failed) != 0)
-		{
-			ConditionVariableCancelSleep();
-			while (wb->count > 0)
-				reclaim_oldest(wb);
-			pgu_wal_check_failed();
-		}
+		pgu_wal_check_failed();
 		if (pgu_wal_safe_upto() >= lsn)
 		{
 			ok = true;
@@ -601,7 +654,6 @@ submit_linked(PgUringWriteback *wb)
 	XLogRecPtr	upto;
 	XLogSegNo	first = 0;
 	int			n;
-	int			chain;
 	int			k = 0;
 	int			i;
 
@@ -632,7 +684,6 @@ submit_linked(PgUringWriteback *wb)
 	}
 
 	pgu_wal_stage(wh, n, first, upto, wb->nlinked);
-	chain = ++wb->next_chain;
 	for (i = 0; i < n; i++)
 	{
 		WbEntry		e;
@@ -640,7 +691,6 @@ submit_linked(PgUringWriteback *wb)
 		e.h = wh[i];
 		e.file = -1;
 		e.buf_id = -1;
-		e.chain = chain;
 		fifo_push(wb, &e);
 		wb->scratch[k++] = wh[i];
 	}
@@ -650,9 +700,9 @@ submit_linked(PgUringWriteback *wb)
 		PgUringSlot *slot = pgu_io_slot(e->h);
 
 		slot->target.write.linked = true;
+		slot->target.write.wal_chain = pgu_slot_user_data(pgu_io_slot(wh[n - 1]));
 		if (i < wb->nlinked - 1)
 			slot->flags |= PGU_IO_LINK;
-		e->chain = chain;
 		fifo_push(wb, e);
 		wb->scratch[k++] = e->h;
 	}
@@ -661,6 +711,7 @@ submit_linked(PgUringWriteback *wb)
 	wb->linked_lsn = InvalidXLogRecPtr;
 	test_delay();
 	pgu_io_submit(wb->scratch, k);
+	pgu_test_pause_at("chain_submitted", -1);
 }
 
 static void
@@ -668,40 +719,6 @@ submit_staged(PgUringWriteback *wb)
 {
 	submit_linked(wb);
 	submit_plain(wb);
-}
-
-/*
- * A WAL fsync of ours failed.  Wait for every IO we have in flight, so the
- * writes linked behind it are seen cancelled, then PANIC as core does.
- */
-static void
-wal_chain_failed(PgUringWriteback *wb, WbEntry *failed)
-{
-	int			cancelled = 0;
-	int			written = 0;
-	int			other = 0;
-	int			i;
-
-	HOLD_INTERRUPTS();
-	for (i = 0; i < wb->count; i++)
-	{
-		WbEntry    *e = fifo_at(wb, i);
-		int32		res;
-
-		pgu_io_wait(e->h);
-		if (e->chain != failed->chain || e->buf_id < 0)
-			continue;
-		res = pgu_io_slot(e->h)->result;
-		if (res == -ECANCELED)
-			cancelled++;
-		else if (res == BLCKSZ)
-			written++;
-		else
-			other++;
-	}
-	pgu_wal_report_failure(pgu_io_slot(failed->h),
-						   psprintf("%d of the %d page writes linked behind it were cancelled by the kernel, %d completed.",
-									cancelled, cancelled + written + other, written));
 }
 
 static void
@@ -747,7 +764,6 @@ writeback_hint(PgUringWriteback *wb, int fi)
 	e.h = h;
 	e.file = fi;
 	e.buf_id = -1;
-	e.chain = 0;
 	fifo_push(wb, &e);
 	pgu_io_submit(&h, 1);
 }
@@ -768,8 +784,9 @@ reclaim_oldest(PgUringWriteback *wb)
 	slot = pgu_io_slot(e->h);
 	if (slot->op == PGU_OP_WALSYNC)
 	{
+		/* a failed WAL fsync was a PANIC in whoever reaped it */
 		if (slot->result < 0)
-			wal_chain_failed(wb, e);
+			elog(PANIC, "pg_uring: a failed WAL fsync was not reported");
 		pgu_io_release(&e->h, 1);
 	}
 	else if (slot->op == PGU_OP_WRITEBACK_HINT)
@@ -790,6 +807,8 @@ reclaim_oldest(PgUringWriteback *wb)
 		int			i;
 
 		Assert(slot->op == PGU_OP_BUFWRITE);
+		finish_pending_sync(slot);
+		written = t->written;
 		wb->nwritten += written;
 		pgBufferUsage.shared_blks_written += written;
 		if (written < npages)
@@ -805,9 +824,7 @@ reclaim_oldest(PgUringWriteback *wb)
 		/* the further pages' slots first: the head says which they are */
 		for (i = npages - 1; i >= 0; i--)
 		{
-			PgUringWriteTarget *pt = page_target(slot, i);
-
-			ReleaseBuffer(pt->buf_id + 1);
+			ReleaseBuffer(t->page_bufs[i] + 1);
 			if (i > 0)
 			{
 				PgUringHandle ph;
@@ -902,6 +919,7 @@ join_run(PgUringWriteback *wb, int fi, PgUringSlot *slot, PgUringHandle h)
 	slot->op = PGU_OP_BUFWRITE_PAGE;
 	t->head = prev->h.slot;
 	ht->page_slots[ht->npages] = h.slot;
+	ht->page_bufs[ht->npages] = t->buf_id;
 	ht->iov[ht->npages] = t->iov[0];
 	ht->npages++;
 	ht->lsn = Max(ht->lsn, t->lsn);
@@ -981,6 +999,7 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 	permanent = (state & BM_PERMANENT) != 0;
 	state |= BM_IO_IN_PROGRESS;
 	state &= ~BM_JUST_DIRTIED;
+	pgu_bufmap_set(buf_id, h.slot);	/* in the same hold as IO_IN_PROGRESS */
 	UnlockBufHdr(desc, state);
 
 	/* from here the buffer is in a slot whose abandon callback undoes it */
@@ -998,7 +1017,7 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 	t->written = 0;
 	t->head = h.slot;
 	t->page_slots[0] = h.slot;
-	pgu_bufmap_set(buf_id, h.slot);
+	t->page_bufs[0] = buf_id;
 	copy = pgu_slot_bounce(h.slot);
 	t->iov[0].iov_base = copy;
 	t->iov[0].iov_len = BLCKSZ;
@@ -1033,7 +1052,6 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 	e.h = h;
 	e.file = fi;
 	e.buf_id = buf_id;
-	e.chain = 0;
 	if (need_wal)
 	{
 		wb->linked[wb->nlinked++] = e;

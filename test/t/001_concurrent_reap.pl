@@ -1,11 +1,13 @@
 
 # Concurrent sessions completing each other's IOs on a shared ring.
 #
-# 1. pg_uring.rings = 1, no reaper: sessions whose issuer does not reap
+# 1. pg_uring.rings = 1, the reaper stopped (SIGSTOP: it always runs, there
+#    is no setting to turn it off): sessions whose issuer does not reap
 #    (pg_uring.test_hold_reap) stay blocked with their IOs visible in
 #    pg_uring_ios until another session's own IO drains the ring; they then
 #    return correct results reaped by 'other'.
-# 2. With the reaper: a held issuer is completed by the reaper alone.
+# 2. With the reaper running again: a held issuer is completed by the
+#    reaper alone.
 # 3. Four sessions doing many IOs at once on one ring (one of them holding
 #    its reaps): every session gets correct results and the ring's totals
 #    add up.
@@ -21,10 +23,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use PgUringTest;
 
-my $node = pgu_node(
-	'reap',
-	'pg_uring.rings'  => 1,
-	'pg_uring.reaper' => 'off');
+my $node = pgu_node('reap', 'pg_uring.rings' => 1);
 pgu_start($node);
 
 my ($path, $size) = pgu_data_file($node);
@@ -32,8 +31,12 @@ cmp_ok($size, '>=', 16 * 8192, "data file $path has at least 16 blocks");
 
 my $s = pgu_stats($node);
 is($s->{rings}, 1, 'one shared ring');
-is(scalar(pgu_children($node, qr/pg_uring reaper/)),
-	0, 'no reaper process with pg_uring.reaper = off');
+my @reaper = pgu_children($node, qr/pg_uring reaper/);
+is(scalar(@reaper), 1, 'the reaper process is running');
+my ($rc_guc, $o_guc, $e_guc) = pgu_psql($node, 'SHOW pg_uring.reaper');
+like($e_guc, qr/unrecognized configuration parameter "pg_uring.reaper"/,
+	'the reaper cannot be switched off: pg_uring.reaper is no setting');
+kill 'STOP', $reaper[0];
 pgu_sql_helpers($node);
 
 # ---------------------------------------------------------------------------
@@ -159,8 +162,7 @@ $c->quit;
 # ---------------------------------------------------------------------------
 # 2. the reaper completes a held issuer's IOs
 # ---------------------------------------------------------------------------
-$node->append_conf('postgresql.conf', "pg_uring.reaper = on\n");
-$node->restart;
+kill 'CONT', $reaper[0];
 ok(pgu_poll(sub { pgu_children($node, qr/pg_uring reaper/) == 1 }),
 	'the reaper process is running');
 $node->safe_psql('postgres', 'SELECT pg_uring_reset_stats()');

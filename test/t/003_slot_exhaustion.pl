@@ -89,9 +89,12 @@ is( $node->safe_psql(
 # ---------------------------------------------------------------------------
 # 2. a slot waiter completes the IOs of the backend holding the slots
 # ---------------------------------------------------------------------------
-$node->append_conf('postgresql.conf',
-	"pg_uring.rings = 1\npg_uring.reaper = off\n");
+# one ring, and the reaper stopped (SIGSTOP) so that only the waiter can
+# complete the held IOs
+$node->append_conf('postgresql.conf', "pg_uring.rings = 1\n");
 $node->restart;
+my ($reaper) = pgu_children($node, qr/pg_uring reaper/);
+kill 'STOP', $reaper;
 $node->safe_psql('postgres', 'SELECT pg_uring_reset_stats()');
 
 my $held = pgu_session($node, 'held');
@@ -120,6 +123,7 @@ is($s->{slot_waits},      1,  'stats: exactly one slot wait');
 is($s->{reaped_by_other}, 12, 'stats: the waiter reaped the 12 held IOs');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_uring_ios'),
 	'0', 'no IO slot in use afterwards');
+kill 'CONT', $reaper;
 
 # ---------------------------------------------------------------------------
 # 3. requests larger than the table

@@ -12,7 +12,8 @@
 #    reaper stopped (SIGSTOP) while B runs, so that B is seen waiting on
 #    BufferIO for certain; SIGCONT lets the reaper finish.  B's results are
 #    right, A returns the number of blocks, reaped_by_reaper > 0.
-# 2. Reaper off.  While A waits, B (also holding back its opportunistic
+# 2. The reaper stopped (SIGSTOP; it cannot be switched off).  While A
+#    waits, B (also holding back its opportunistic
 #    reaping) runs pg_uring_prewarm on the same table: it finds every block
 #    being read by A and drains the ring to finish them (buffer_ios_helped,
 #    reaped_by_other), returns 0, and A returns the number of blocks.
@@ -86,7 +87,6 @@ sub pw_wait_all_submitted
 my $node = pw_node(
 	'completed_by_others',
 	'pg_uring.rings'        => '1',
-	'pg_uring.reaper'       => 'on',
 	'pg_uring.reaper_delay' => '1000');
 pgu_start($node);
 my $nblocks = pw_create_t($node, 15000);
@@ -177,13 +177,14 @@ is($s->{buffer_read_failures}, 0, '1b: no read failures');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_uring_ios'), 0, '1b: no IO left');
 
 # ---------------------------------------------------------------------------
-# 2. no reaper: B's own prewarm completes A's reads
+# 2. the reaper stopped: B's own prewarm completes A's reads
 # ---------------------------------------------------------------------------
 $a->quit;
 $b->quit;
-$node->append_conf('postgresql.conf', "pg_uring.reaper = off\n");
 $node->restart;
-is(scalar(my @y = pgu_children($node, qr/pg_uring reaper/)), 0, '2: no reaper');
+my @y = pgu_children($node, qr/pg_uring reaper/);
+is(scalar(@y), 1, '2: the reaper runs');
+kill 'STOP', $y[0];
 $node->safe_psql('postgres', 'SELECT pg_uring_reset_stats()');
 
 $a = pgu_session($node, 'holder_a');
@@ -223,6 +224,7 @@ like(
 
 $a->quit;
 $b->quit;
+kill 'CONT', $y[0];
 pw_amcheck($node, 0);
 
 $node->stop;

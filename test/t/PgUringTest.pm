@@ -9,7 +9,8 @@
 #   pgu_start         start it, CREATE EXTENSION, and check the rings' mode
 #   pgu_session       a psql session in the background (PgUringTest::Session)
 #   pgu_stats         pg_uring_stats summed over all rings, as a hash
-#   pgu_uring_fds     io_uring (and eventfd) fds held by the postmaster
+#   pgu_uring_fds     io_uring (and eventfd) fds held by the postmaster, or
+#                     by another process
 #   pgu_postmaster_pid, pgu_children
 #                     the postmaster's pid; pids of its children by title
 #   pgu_data_file     a frozen, checkpointed table file to read
@@ -17,6 +18,10 @@
 #   pgu_poll          poll a Perl condition
 #   pgu_count_matches count regex matches (e.g. in a server log)
 #   pgu_psql          psql with verbose errors: (rc, stdout, stderr)
+#   pgu_pause_set, pgu_pause_release, pgu_wait_pause
+#                     the barrier of pg_uring.test_pause: create and remove
+#                     the file pg_uring.pause in the data directory; wait for
+#                     a session to log that it reached a pause point
 #   pgu_flip_check / pgu_start_io_uring_disabled
 #                     start a node while kernel.io_uring_disabled = 2
 #
@@ -41,7 +46,7 @@ our @EXPORT = qw(
   pgu_node pgu_start pgu_session pgu_stats pgu_uring_fds
   pgu_postmaster_pid pgu_flip_check pgu_start_io_uring_disabled
   pgu_data_file pgu_count_matches pgu_children pgu_sql_helpers pgu_poll
-  pgu_psql
+  pgu_psql pgu_pause_set pgu_pause_release pgu_wait_pause
 );
 
 our $TIMEOUT = $ENV{PG_TEST_TIMEOUT_DEFAULT} || 60;
@@ -108,6 +113,34 @@ sub pgu_start
 	BAIL_OUT("pg_uring started in synchronous mode although io_uring works");
 }
 
+# pg_uring.test_pause pauses while this file exists
+sub pgu_pause_set
+{
+	my ($node) = @_;
+	my $f = $node->data_dir . '/pg_uring.pause';
+	open(my $fh, '>', $f) or die "could not create $f: $!";
+	close $fh;
+	return;
+}
+
+sub pgu_pause_release
+{
+	my ($node) = @_;
+	unlink($node->data_dir . '/pg_uring.pause');
+	return;
+}
+
+# Wait until session $who (its application_name) logs that it reached the
+# pause point $what (e.g. "claim (block 8)"), in the log after $offset.
+sub pgu_wait_pause
+{
+	my ($node, $who, $what, $offset) = @_;
+	return eval {
+		$node->wait_for_log(qr/\Q$who\E LOG:\s+pg_uring: test pause at \Q$what\E/, $offset);
+		1;
+	};
+}
+
 sub pgu_postmaster_pid
 {
 	my ($node) = @_;
@@ -119,12 +152,12 @@ sub pgu_postmaster_pid
 	return $pid;
 }
 
-# Number of fds of the postmaster that are io_uring instances; in list
-# context also the number of eventfds.
+# Number of fds of the postmaster (or of process $pid) that are io_uring
+# instances; in list context also the number of eventfds.
 sub pgu_uring_fds
 {
-	my ($node) = @_;
-	my $dir = '/proc/' . pgu_postmaster_pid($node) . '/fd';
+	my ($node, $pid) = @_;
+	my $dir = '/proc/' . ($pid // pgu_postmaster_pid($node)) . '/fd';
 	my ($rings, $eventfds) = (0, 0);
 
 	opendir(my $dh, $dir) or die "could not open $dir: $!";

@@ -37,6 +37,9 @@
 #                     (count), by state if given
 #   wr_file_size      size in bytes of a relation file (path relative to the
 #                     data directory), -1 if it does not exist
+#   wr_create_w       pg_buffercache, amcheck, and the WAL-fault tests' table
+#                     w (id, v) with 5000 rows and its index w_idx,
+#                     checkpointed
 #
 # The tests need pg_buffercache created for wr_dirty and wr_dirty_total.
 
@@ -55,7 +58,7 @@ use PgUringTest qw(pgu_psql);
 our @EXPORT = qw(
   wr_node wr_linked_conf wr_stats wr_delta wr_dirty wr_dirty_total
   wr_filenodes wr_digest wr_amcheck wr_wait_restart wr_log_clean
-  wr_ios_of wr_file_size wr_wait_up
+  wr_ios_of wr_file_size wr_wait_up wr_create_w
 );
 
 my @stats_cols = qw(in_flight errors cancelled wal_flushes buffer_writes
@@ -258,6 +261,21 @@ sub wr_ios_of
 	return $node->safe_psql('postgres',
 		"SELECT count(*) FROM pg_uring_ios WHERE op LIKE 'buffer write%'
 		    AND target ~ '^rel [0-9]+/[0-9]+/$fn fork '$st");
+}
+
+sub wr_create_w
+{
+	my ($node) = @_;
+	$node->safe_psql(
+		'postgres', q{
+		CREATE EXTENSION pg_buffercache;
+		CREATE EXTENSION amcheck;
+		CREATE TABLE w (id int NOT NULL, v text NOT NULL);
+		CREATE INDEX w_idx ON w (id);
+		INSERT INTO w SELECT g, repeat('c', 100) || g FROM generate_series(1, 5000) g;
+		CHECKPOINT;
+	});
+	return;
 }
 
 sub wr_file_size
