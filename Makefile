@@ -27,6 +27,12 @@ REGRESS = pg_uring
 REGRESS_OPTS = --inputdir=. --outputdir=.
 
 SHLIB_LINK += -luring
+# test only: "make PGU_TEST_BREAK_WAL_RULE=1" builds the power-loss harness's
+# negative control (page writes ignore the WAL rule); never install it as
+# the server's pg_uring
+ifdef PGU_TEST_BREAK_WAL_RULE
+PG_CPPFLAGS += -DPGU_TEST_BREAK_WAL_RULE
+endif
 PG_CPPFLAGS += -I$(srcdir)/src
 PG_CFLAGS += -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels \
 	-Wformat-security -Wno-format-truncation $(PGU_EXTRA_CFLAGS)

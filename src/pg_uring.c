@@ -180,6 +180,12 @@ _PG_init(void)
 {
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+#ifdef PGU_TEST_BREAK_WAL_RULE
+	ereport(WARNING,
+			(errmsg("pg_uring was built with PGU_TEST_BREAK_WAL_RULE: page writes ignore the WAL rule"),
+			 errdetail("This build is the negative control of the power-loss tests and loses data on a power cut."),
+			 errhint("Never use it for anything else; build without PGU_TEST_BREAK_WAL_RULE.")));
+#endif
 
 	DefineCustomEnumVariable("pg_uring.io_method",
 							 "How pg_uring runs its IOs: through shared io_uring rings, or synchronously.",

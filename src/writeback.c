@@ -1030,6 +1030,10 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 	PageSetChecksumInplace((Page) copy, tag->blockNum);
 
 	need_wal = permanent && lsn > pgu_wal_safe_upto();
+#ifdef PGU_TEST_BREAK_WAL_RULE
+	/* negative control of the power-loss harness (test/power): never in a release */
+	need_wal = false;
+#endif
 	if (need_wal && lsn > GetXLogWriteRecPtr())
 	{
 		/* WAL not even written: never early, never IO_IN_PROGRESS meanwhile */
