@@ -65,12 +65,35 @@ on_err() {
 }
 trap on_err ERR
 
+# the contrib modules the tests use
+contrib="contrib/pg_buffercache contrib/pg_prewarm contrib/amcheck contrib/pageinspect"
+contrib_missing() {
+	local d
+	for d in $contrib; do
+		[ -f "$PREFIX/lib/postgresql/$(basename "$d").so" ] || return 0
+	done
+	return 1
+}
+
 # --- 0. already built? ------------------------------------------------------
 if [ "${PGU_CASSERT_FORCE:-0}" != 1 ] && [ -x "$PREFIX/bin/pg_config" ] &&
-	"$PREFIX/bin/pg_config" --configure | grep -q -- "--enable-cassert" &&
-	[ -f "$PREFIX/lib/postgresql/pg_buffercache.so" ]; then
-	log "$PREFIX already holds a cassert build ($("$PREFIX/bin/pg_config" --version)); nothing to do"
-	exit 0
+	"$PREFIX/bin/pg_config" --configure | grep -q -- "--enable-cassert"; then
+	# a build from before a contrib module was added: build just that
+	# module in the kept source tree, if there is one
+	if contrib_missing && [ -f "$WORKDIR/src/config.status" ]; then
+		for d in $contrib; do
+			if [ ! -f "$PREFIX/lib/postgresql/$(basename "$d").so" ]; then
+				log "adding $d to the cassert build in $PREFIX"
+				make -s -j"$JOBS" -C "$WORKDIR/src/$d" >/dev/null
+				make -s -C "$WORKDIR/src/$d" install >/dev/null
+			fi
+		done
+	fi
+	if ! contrib_missing; then
+		log "$PREFIX already holds a cassert build ($("$PREFIX/bin/pg_config" --version)); nothing to do"
+		exit 0
+	fi
+	log "$PREFIX holds a cassert build without all the contrib modules; rebuilding"
 fi
 
 # --- 1. deb-src entries -----------------------------------------------------
@@ -175,7 +198,6 @@ cd "$src"
 
 phase "make"
 make -s -j"$JOBS" >>"$buildlog" 2>&1
-contrib="contrib/pg_buffercache contrib/pg_prewarm contrib/amcheck"
 for d in $contrib; do
 	make -s -j"$JOBS" -C "$d" >>"$buildlog" 2>&1
 done
@@ -202,6 +224,7 @@ for f in "$pgc" "$PREFIX/bin/postgres" "$PREFIX/bin/initdb" "$PREFIX/bin/pgbench
 	"$("$pgc" --pkglibdir)/pg_buffercache.so" \
 	"$("$pgc" --pkglibdir)/pg_prewarm.so" \
 	"$("$pgc" --pkglibdir)/amcheck.so" \
+	"$("$pgc" --pkglibdir)/pageinspect.so" \
 	"$("$pgc" --includedir-server)/postgres.h"; do
 	if [ ! -e "$f" ]; then log "missing after install: $f" >&2; missing=1; fi
 done

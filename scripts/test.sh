@@ -5,9 +5,14 @@
 # first against Debian's PostgreSQL 15, then against an assert-enabled
 # PostgreSQL 15 built from Debian's source package (scripts/build-cassert-pg.sh),
 # which catches pin, lock and resource-owner misuse.
-# Ends with one line "N passed, N failed".
+# Then, once, the power-loss harness (test/power/run.sh), as root.
+# Ends with one line "N passed, N failed, N skipped": pg_regress files, TAP
+# assertions and power-loss checks, each counted once.  A skip fails the run
+# (this machine has every feature the tests need: io_uring, the
+# kernel.io_uring_disabled sysctl, loop devices) unless PGU_ALLOW_SKIPS=1.
 #
-# PGU_SKIP_DEPS=1 skips apt; PGU_SKIP_CASSERT=1 skips the assert-enabled run.
+# PGU_SKIP_DEPS=1 skips apt; PGU_SKIP_CASSERT=1 skips the assert-enabled run;
+# PGU_SKIP_POWER=1 skips the power-loss harness (counted as a skip).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,11 +48,12 @@ trap cleanup EXIT
 
 passed=0
 failed=0
+skipped=0
 kept=()
 
 # run_suites LABEL PG_CONFIG: both suites as postgres, from a copy it owns
 run_suites() {
-	local label=$1 pgc=$2 work regress_rc tap_rc r_ok r_fail t_total t_fail t_bad f
+	local label=$1 pgc=$2 work regress_rc tap_rc r_ok r_fail t_total t_fail t_bad t_skip t_skip_files f
 	work=$(mktemp -d /var/tmp/pg_uring-test.XXXXXX)
 	cp -a "$top/." "$work/"
 	rm -rf "$work/tmp_check"
@@ -67,6 +73,10 @@ run_suites() {
 	t_total=${t_total:-0}
 	t_fail=$(sed -n 's/.*Failed \([0-9]*\)\/[0-9]* subtests.*/\1/p' "$work/tap.out" | awk '{s+=$1} END {print s+0}')
 	t_bad=$(grep -cE '(Wstat|Bad plan|No plan found)' "$work/tap.out" || true)
+	# skipped: whole files (skip_all) and single assertions ("ok N # skip")
+	t_skip_files=$(grep -cE '^test/t/[^ ]+\.pl \.+ skipped:' "$work/tap.out" || true)
+	t_skip=$(cat "$work"/tmp_check/tap/tmp_check/log/regress_log_* 2>/dev/null |
+		grep -cE '\) ok [0-9]+ # skip' || true)
 	f=$((r_fail + t_fail + t_bad))
 	if [ "$regress_rc" -ne 0 ] && [ "$r_fail" -eq 0 ]; then f=$((f + 1)); fi
 	if [ "$tap_rc" -ne 0 ] && [ "$t_fail" -eq 0 ] && [ "$t_bad" -eq 0 ]; then f=$((f + 1)); fi
@@ -74,9 +84,11 @@ run_suites() {
 		echo "$label: the TAP suite ran no test" >&2
 		f=$((f + 1))
 	fi
-	passed=$((passed + r_ok + t_total - t_fail))
+	passed=$((passed + r_ok + t_total - t_fail - t_skip))
 	failed=$((failed + f))
-	echo "=== $label: $((r_ok + t_total - t_fail)) passed, $f failed"
+	skipped=$((skipped + t_skip + t_skip_files))
+	echo "=== $label: $((r_ok + t_total - t_fail - t_skip)) passed, $f failed, $((t_skip + t_skip_files)) skipped"
+	grep -E '^test/t/[^ ]+\.pl \.+ skipped:' "$work/tap.out" || true
 	if [ "$f" -eq 0 ]; then
 		rm -rf "$work"
 	else
@@ -99,8 +111,41 @@ if [ "${PGU_SKIP_CASSERT:-0}" != 1 ]; then
 	run_suites "assert-enabled PostgreSQL 15" "$cassert_pgc"
 fi
 
+# the power-loss harness: once, against Debian's build (root: loop devices,
+# sysctls; its servers run as postgres)
+if [ -f "$top/test/power/run.sh" ]; then
+	if [ "${PGU_SKIP_POWER:-0}" = 1 ]; then
+		echo "=== power loss: skipped (PGU_SKIP_POWER=1)"
+		skipped=$((skipped + 1))
+	else
+		echo "=== power loss: test/power/run.sh"
+		set +e
+		(cd "$top" && PG_CONFIG="$PG_CONFIG" bash test/power/run.sh) 2>&1 | tee /var/tmp/pg_uring-power.out
+		power_rc=${PIPESTATUS[0]}
+		set -e
+		p_ok=$(grep -cE '^ok [0-9]+' /var/tmp/pg_uring-power.out || true)
+		p_skip_ok=$(grep -cE '^ok [0-9]+ .*# skip' /var/tmp/pg_uring-power.out || true)
+		p_fail=$(grep -cE '^not ok [0-9]+' /var/tmp/pg_uring-power.out || true)
+		p_skip_all=$(grep -cE '^1\.\.0 # (SKIP|skip)' /var/tmp/pg_uring-power.out || true)
+		p_ran=$(grep -cE '^1\.\.[1-9]' /var/tmp/pg_uring-power.out || true)
+		if [ "$power_rc" -ne 0 ] && [ "$p_fail" -eq 0 ]; then p_fail=1; fi
+		if [ "$p_ran" -eq 0 ] && [ "$p_skip_all" -eq 0 ] && [ "$p_fail" -eq 0 ]; then
+			echo "power loss: the harness printed no plan" >&2
+			p_fail=1
+		fi
+		passed=$((passed + p_ok - p_skip_ok))
+		failed=$((failed + p_fail))
+		skipped=$((skipped + p_skip_ok + p_skip_all))
+		echo "=== power loss: $((p_ok - p_skip_ok)) passed, $p_fail failed, $((p_skip_ok + p_skip_all)) skipped"
+	fi
+fi
+
 for w in "${kept[@]}"; do
 	echo "test output kept in $w (tmp_check/ holds the server logs)"
 done
-echo "$passed passed, $failed failed"
+if [ "$skipped" -gt 0 ] && [ "${PGU_ALLOW_SKIPS:-0}" != 1 ]; then
+	echo "$skipped tests were skipped: on this machine every feature they need exists, so a skip is a failure (PGU_ALLOW_SKIPS=1 accepts them elsewhere)" >&2
+	failed=$((failed + 1))
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -20,10 +20,15 @@ SELECT pgu_dirty('flt') > 10 AS heap_dirty,
 	   pgu_dirty('flt_pkey') > 0 AS index_dirty,
 	   pgu_dirty((SELECT reltoastrelid FROM pg_class WHERE relname = 'flt')) > 0 AS toast_dirty;
 
--- the count returned is what the rings wrote, and the relation is clean
+-- the count returned is exactly what was dirty before (flt and its TOAST
+-- relation and TOAST index; nothing else writes buffers here: no bgwriter
+-- LRU writes, no checkpoint by time), and the relation is clean
+SELECT pgu_dirty('flt') + pgu_dirty((SELECT reltoastrelid FROM pg_class WHERE relname = 'flt'))
+	   + pgu_dirty((SELECT indexrelid FROM pg_index
+					 WHERE indrelid = (SELECT reltoastrelid FROM pg_class WHERE relname = 'flt'))) AS dirty_before \gset
 SELECT pg_uring_reset_stats();
 SELECT pg_uring_flush('flt') AS written \gset
-SELECT :written >= pgu_dirty('flt') AS counted,
+SELECT :written = :dirty_before AS counted,
 	   pgu_dirty('flt') AS heap_dirty,
 	   pgu_dirty((SELECT reltoastrelid FROM pg_class WHERE relname = 'flt')) AS toast_dirty;
 -- adjacent blocks are combined into one pwritev, and each write registers

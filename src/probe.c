@@ -90,6 +90,7 @@ static const struct
 	{IORING_OP_WRITE, "WRITE"},
 	{IORING_OP_WRITEV, "WRITEV"},
 	{IORING_OP_FSYNC, "FSYNC"},
+	{IORING_OP_SYNC_FILE_RANGE, "SYNC_FILE_RANGE"},
 };
 
 static void
@@ -179,10 +180,13 @@ probe_shared(ProbeOut *out)
 	emit_int(out, "shared_rings", "mapped_bytes_per_ring", per_ring);
 	emit_int(out, "shared_rings", "mapped_bytes_total", per_ring * pgu_shared->nrings);
 
-	/* 0 on kernels that no longer charge rings to RLIMIT_MEMLOCK */
+	/*
+	 * liburing's estimate of what the rings are charged to RLIMIT_MEMLOCK
+	 * (0 on kernels that no longer charge rings): computed, not measured.
+	 */
 	memlock = io_uring_mlock_size(pgu_shared->queue_depth, 0);
 	if (memlock >= 0)
-		emit_int(out, "shared_rings", "memlock_bytes_charged",
+		emit_int(out, "shared_rings", "memlock_bytes_estimate",
 				 (int64) memlock * pgu_shared->nrings);
 }
 

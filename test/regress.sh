@@ -23,6 +23,8 @@ unix_socket_directories = '$tmp'
 max_connections = 20
 shared_buffers = 128MB
 autovacuum = off
+checkpoint_timeout = 1h
+bgwriter_lru_maxpages = 0
 pg_uring.rings = 2
 pg_uring.queue_depth = 64
 pg_uring.max_ios = 128
@@ -40,5 +42,13 @@ status=0
 	pg_uring pg_uring_privileges pg_uring_prewarm pg_uring_wal pg_uring_flush || status=$?
 if [ "$status" -ne 0 ] && [ -f "$tmp/regression.diffs" ]; then
 	cat "$tmp/regression.diffs"
+fi
+# the suite causes no crash: any of these in the server log is a failure
+if grep -E 'TRAP:|PANIC|terminated by signal' "$tmp/server.log"; then
+	echo "test/regress.sh: the server log shows an assertion failure, a PANIC or a crash" >&2
+	echo "test server log (no TRAP, PANIC, crash) ... FAILED"
+	status=1
+else
+	echo "test server log (no TRAP, PANIC, crash) ... ok"
 fi
 exit "$status"

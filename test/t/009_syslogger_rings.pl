@@ -33,6 +33,8 @@ my $node = pgu_node(
 	log_directory       => 'log',
 	restart_after_crash => 'on');
 pgu_start($node);
+# the test SIGKILLs server processes on purpose
+pgu_log_allow(qr/was terminated by signal 9: Killed/);
 
 my ($logger) = pgu_children($node, qr/: logger\s*$/);
 ok($logger, "the syslogger runs (pid $logger)");

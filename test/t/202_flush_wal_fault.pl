@@ -45,6 +45,7 @@ $node->safe_psql('postgres', 'CREATE ROLE plain LOGIN');
 # the PANIC we cause, and its abort() seen by the postmaster
 my $expected_panic =
   qr/PANIC:\s+could not fsync file "pg_wal\/[0-9A-F]{24}" through pg_uring|PANIC:\s+a WAL flush through pg_uring failed in another process|was terminated by signal 6: Aborted/;
+pgu_log_allow($expected_panic);
 my $digest = sub { wr_digest($node, 'w', 'id, v') };
 my $next_id = 100000;
 my $last_first;    # first id of the last big_insert

@@ -41,6 +41,8 @@ my $node  = wr_node(
 	checkpoint_completion_target    => '0.1',
 	max_wal_size                    => '256MB');
 pgu_start($node);
+# the test SIGKILLs server processes on purpose
+pgu_log_allow(qr/was terminated by signal 9: Killed/);
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_buffercache; CREATE EXTENSION amcheck');
 $node->command_ok([ 'pgbench', '-i', '-q', '-s', $scale, $node->connstr('postgres') ],
 	"pgbench -i -s $scale");

@@ -29,6 +29,7 @@ use warnings;
 use Exporter 'import';
 
 use PostgreSQL::Test::Cluster;
+use PgUringTest ();
 
 our @EXPORT = qw(
   pw_node pw_stats pw_cached_blocks pw_ncached pw_nblocks
@@ -46,7 +47,7 @@ my @stats_cols = qw(in_flight submitted completed reaped_by_issuer
 sub pw_node
 {
 	my ($name, %conf) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $node = PgUringTest::pgu_track_node(PostgreSQL::Test::Cluster->new($name));
 	$node->init(extra => ['--data-checksums']);
 	my %all = (
 		autovacuum                      => 'off',

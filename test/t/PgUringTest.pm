@@ -18,6 +18,13 @@
 #   pgu_poll          poll a Perl condition
 #   pgu_count_matches count regex matches (e.g. in a server log)
 #   pgu_psql          psql with verbose errors: (rc, stdout, stderr)
+#   pgu_wait_up       wait until the server accepts connections and is out
+#                     of recovery, retrying when psql dies on a broken pipe
+#                     during a (crash) restart
+#   pgu_track_node    register a node whose logs the END block checks
+#                     (pgu_node, pw_node and wr_node do it)
+#   pgu_log_allow     regexes of TRAP/PANIC/signal lines a test causes on
+#                     purpose
 #   pgu_pause_set, pgu_pause_release, pgu_wait_pause
 #                     the barrier of pg_uring.test_pause: create and remove
 #                     the file pg_uring.pause in the data directory; wait for
@@ -47,6 +54,7 @@ our @EXPORT = qw(
   pgu_postmaster_pid pgu_flip_check pgu_start_io_uring_disabled
   pgu_data_file pgu_count_matches pgu_children pgu_sql_helpers pgu_poll
   pgu_psql pgu_pause_set pgu_pause_release pgu_wait_pause
+  pgu_track_node pgu_log_allow pgu_wait_up
 );
 
 our $TIMEOUT = $ENV{PG_TEST_TIMEOUT_DEFAULT} || 60;
@@ -58,6 +66,60 @@ my $sysctl_file = '/proc/sys/kernel/io_uring_disabled';
 # value of kernel.io_uring_disabled to put back at exit, if we changed it
 my $restore_disabled;
 
+# nodes whose server logs are checked at exit, and what they may show
+my @tracked_nodes;
+my @log_allowed;
+
+sub pgu_track_node
+{
+	my ($node) = @_;
+	push @tracked_nodes, $node;
+	return $node;
+}
+
+# Lines matching one of these regexes are crashes the test causes on
+# purpose (a SIGKILL, an injected PANIC and the abort the postmaster sees).
+sub pgu_log_allow
+{
+	push @log_allowed, @_;
+	return;
+}
+
+# Every TAP file fails if any of its nodes' logs (the server log and, with
+# logging_collector, log/*) shows an assertion failure, a PANIC or a process
+# ended by a signal that the test did not declare with pgu_log_allow.
+# Runs before PostgreSQL::Test::Cluster's own END (loaded first, so it runs
+# last) tears the nodes down; an extra failing assertion makes the plan
+# fail too.
+END
+{
+	my @bad;
+	for my $node (@tracked_nodes)
+	{
+		for my $f ($node->logfile, glob($node->data_dir . '/log/*'))
+		{
+			next unless -f $f;
+			open(my $fh, '<', $f) or next;
+			while (my $line = <$fh>)
+			{
+				next unless $line =~ /TRAP:|PANIC|terminated by signal/;
+				next if grep { $line =~ $_ } @log_allowed;
+				chomp $line;
+				push @bad, "$f: $line";
+			}
+			close $fh;
+		}
+	}
+	if (@bad)
+	{
+		my $n = scalar(@bad);
+		splice(@bad, 10) if @bad > 10;
+		Test::More::ok(0,
+			"the server logs show no TRAP, PANIC or signal the test did not cause ($n lines)");
+		Test::More::diag(join("\n", @bad));
+	}
+}
+
 # ---------------------------------------------------------------------------
 # Nodes
 # ---------------------------------------------------------------------------
@@ -68,7 +130,7 @@ sub pgu_node
 {
 	my ($name, %conf) = @_;
 	my $preload = exists $conf{preload} ? delete $conf{preload} : 1;
-	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $node = pgu_track_node(PostgreSQL::Test::Cluster->new($name));
 
 	$node->init;
 	my $text = "autovacuum = off\nmax_connections = 30\n";
@@ -111,6 +173,27 @@ sub pgu_start
 		$node->restart;
 	}
 	BAIL_OUT("pg_uring started in synchronous mode although io_uring works");
+}
+
+# Wait until the server accepts connections and recovery is done.
+# poll_query_until feeds psql its query on stdin; while the server is still
+# starting after a crash, psql can exit before reading it, and IPC::Run then
+# dies on the broken pipe ("ack Broken pipe").  That is retried here, within
+# $TIMEOUT seconds; a false result is a real time-out.
+sub pgu_wait_up
+{
+	my ($node) = @_;
+	my $deadline = time + $TIMEOUT;
+
+	while (time < $deadline)
+	{
+		my $up = eval { $node->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()') };
+
+		return $up if defined $up;
+		note("retrying after: $@");
+		sleep 1;
+	}
+	return 0;
 }
 
 # pg_uring.test_pause pauses while this file exists

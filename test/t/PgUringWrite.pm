@@ -69,7 +69,7 @@ my @stats_cols = qw(in_flight errors cancelled wal_flushes buffer_writes
 sub wr_node
 {
 	my ($name, %conf) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $node = PgUringTest::pgu_track_node(PostgreSQL::Test::Cluster->new($name));
 	$node->init(extra => ['--data-checksums']);
 	my %all = (
 		autovacuum                      => 'off',
@@ -212,25 +212,11 @@ sub wr_wait_restart
 	return;
 }
 
-# Wait until the server accepts connections and recovery is done.
-# poll_query_until feeds psql its query on stdin; while the server is still
-# starting after a crash, psql can exit before reading it, and IPC::Run then
-# dies on the broken pipe ("ack Broken pipe").  That is retried here, within
-# $PgUringTest::TIMEOUT seconds; a false result is a real time-out.
+# Wait until the server is up and out of recovery (PgUringTest's pgu_wait_up).
 sub wr_wait_up
 {
 	my ($node) = @_;
-	my $deadline = time + $PgUringTest::TIMEOUT;
-
-	while (time < $deadline)
-	{
-		my $up = eval { $node->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()') };
-
-		return $up if defined $up;
-		note("retrying after: $@");
-		sleep 1;
-	}
-	return 0;
+	return PgUringTest::pgu_wait_up($node);
 }
 
 # No assertion failure, no PANIC other than those matching $allowed (a
