@@ -886,6 +886,7 @@ claim_block(PgUringReader *r, BlockNumber blkno, int *buf_id)
 	}
 	/* a zero-mode miss counts as neither hit nor read in core */
 	pgBufferUsage.shared_blks_read++;
+	pgu_test_pause_at("claimed", (int64) blkno);
 
 	desc = GetBufferDescriptor(buf - 1);
 	state = LockBufHdr(desc);

@@ -556,11 +556,16 @@ fifo_push(PgUringWriteback *wb, WbEntry *e)
 	wb->count++;
 }
 
-/* pg_uring.test_write_delay: staged writes wait before they are submitted */
+/*
+ * pg_uring.test_write_delay, and pg_uring.test_pause = 'write_staged':
+ * staged writes wait before they are submitted.
+ */
 static void
 test_delay(void)
 {
 	int			waited = 0;
+
+	pgu_test_pause_at("write_staged", -1);
 
 	while (waited < pgu_test_write_delay)
 	{
