@@ -127,6 +127,24 @@ SELECT pgu_dirty('flt') > 0 AS dirty_left, sum(buffer_write_failures) > 0 AS fai
 RESET pg_uring.test_fault;
 SELECT pg_uring_flush('flt') > 0 AS written, pgu_dirty('flt') AS dirty;
 
+-- a short write (pg_uring.test_fault 'wshort:N', the write covering block N
+-- ends in its middle): the blocks before it are written, it and the rest of
+-- its run stay dirty, and the error says how much of the block was written
+UPDATE flt SET v = 's' WHERE id < 300;
+SET pg_uring.test_fault = 'wshort:1';
+DO $$
+BEGIN
+	PERFORM pg_uring_flush('flt');
+	RAISE NOTICE 'no error';
+EXCEPTION WHEN OTHERS THEN
+	RAISE NOTICE '%: %', SQLSTATE, regexp_replace(SQLERRM, 'base/\d+/\d+', 'base/DB/REL');
+END $$;
+SELECT relblocknumber, isdirty FROM pg_buffercache
+ WHERE relfilenode = pg_relation_filenode('flt') AND relforknumber = 0 AND relblocknumber < 2
+ ORDER BY 1;
+RESET pg_uring.test_fault;
+SELECT pg_uring_flush('flt') > 0 AS written, pgu_dirty('flt') AS dirty;
+
 DROP VIEW flv;
 DROP TABLE flt, flu;
 DROP FUNCTION pgu_dirty(regclass);

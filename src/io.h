@@ -109,7 +109,7 @@ typedef struct PgUringWriteTarget
 	int			fd;				/* the segment file, opened by the owner */
 	int32		buf_id;
 	bool		linked;			/* behind a WAL flush in a link chain */
-	bool		fault;			/* test: this page's write fails (pg_uring.test_fault) */
+	uint8		fault;			/* test: PGU_FAULT_EIO or _SHORT for this page's write */
 	uint8		npages;			/* pages of the run (head only), >= 1 */
 	uint8		written;		/* pages that reached the file (head, on completion) */
 	bool		sync_pending;	/* head: written, its fsync is the owner's to do */

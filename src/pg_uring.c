@@ -92,9 +92,10 @@ check_test_fault(char **newval, void **extra, GucSource source)
 		return true;
 	if (sscanf(*newval, "%15[a-z]:%u%c", kind, &blk, &tail) == 2 &&
 		(strcmp(kind, "eio") == 0 || strcmp(kind, "short") == 0 ||
-		 strcmp(kind, "weio") == 0 || strcmp(kind, "ssplit") == 0))
+		 strcmp(kind, "weio") == 0 || strcmp(kind, "wshort") == 0 ||
+		 strcmp(kind, "dsfail") == 0 || strcmp(kind, "ssplit") == 0))
 		return true;
-	GUC_check_errdetail("Use \"eio:BLOCK\", \"short:BLOCK\", \"weio:BLOCK\", \"ssplit:N\" or an empty string.");
+	GUC_check_errdetail("Use \"eio:BLOCK\", \"short:BLOCK\", \"weio:BLOCK\", \"wshort:BLOCK\", \"dsfail:SEGMENT\", \"ssplit:N\" or an empty string.");
 	return false;
 }
 
@@ -239,7 +240,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("pg_uring.test_fault",
 							   "Test only: inject a fault into a buffer IO or a submission.",
-							   "\"eio:N\" fails the read that covers block N with EIO, \"short:N\" makes it end in the middle of block N, \"weio:N\" fails the write that covers block N with EIO, \"ssplit:N\" makes the kernel take only the first N entries of a larger submission; empty for none.",
+							   "\"eio:N\" fails the read that covers block N with EIO, \"short:N\" makes it end in the middle of block N, \"weio:N\" fails the write that covers block N with EIO, \"wshort:N\" makes it end in the middle of block N, \"dsfail:N\" fails the fdatasync of segment N of a pg_uring_flush with sync, \"ssplit:N\" makes the kernel take only the first N entries of a larger submission; empty for none.",
 							   &pgu_test_fault,
 							   "",
 							   PGC_SUSET, GUC_NOT_IN_SAMPLE,

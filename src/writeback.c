@@ -252,10 +252,19 @@ bufwrite_complete(PgUringSlot *slot)
 	int			i;
 
 	t->sync_pending = false;
-	/* pg_uring.test_fault "weio:N": the write covering block N fails */
+	/*
+	 * pg_uring.test_fault "weio:N": the write covering block N fails;
+	 * "wshort:N": it ends in the middle of block N.
+	 */
 	for (i = 0; i < t->npages && slot->result >= 0; i++)
-		if (page_target(slot, i)->fault)
+	{
+		uint8		fault = page_target(slot, i)->fault;
+
+		if (fault == PGU_FAULT_EIO)
 			slot->result = -EIO;
+		else if (fault == PGU_FAULT_SHORT)
+			slot->result = Min(slot->result, i * BLCKSZ + BLCKSZ / 2);
+	}
 	if (slot->result > 0)
 		written = Min((int) t->npages, slot->result / BLCKSZ);
 	if (written > 0)
@@ -736,7 +745,9 @@ note_failure(PgUringWriteback *wb, PgUringSlot *slot, BlockNumber blkno, int npa
 	if (wb->failed && !(wb->fail_result == -ECANCELED && slot->result != -ECANCELED))
 		return;
 	wb->failed = true;
-	wb->fail_result = slot->result;
+	/* a short write: the bytes of the block it ended in */
+	wb->fail_result = slot->result >= 0 ?
+		slot->result - (int32) (blkno - t->blkno) * BLCKSZ : slot->result;
 	wb->fail_rnode = t->rnode;
 	wb->fail_fork = t->fork;
 	wb->fail_block = blkno;
@@ -1017,7 +1028,11 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 	t->fd = -1;
 	t->buf_id = buf_id;
 	t->linked = false;
-	t->fault = pgu_test_fault_at("weio", &fault_block) && fault_block == tag->blockNum;
+	t->fault = PGU_FAULT_NONE;
+	if (pgu_test_fault_at("weio", &fault_block) && fault_block == tag->blockNum)
+		t->fault = PGU_FAULT_EIO;
+	else if (pgu_test_fault_at("wshort", &fault_block) && fault_block == tag->blockNum)
+		t->fault = PGU_FAULT_SHORT;
 	t->npages = 1;
 	t->written = 0;
 	t->head = h.slot;
@@ -1199,6 +1214,7 @@ sync_files(PgUringWriteback *wb)
 	int			nsync = 0;
 	int			start;
 	int			i;
+	uint32		fault_seg;
 
 	submit_staged(wb);
 	which = palloc(sizeof(int) * wb->nfiles);
@@ -1260,6 +1276,10 @@ sync_files(PgUringWriteback *wb)
 
 			slot->op = PGU_OP_FDATASYNC;
 			slot->target.file.fd = wb->files[which[start + i]].fd;
+			/* pg_uring.test_fault "dsfail:N": the fdatasync of segment N fails */
+			if (pgu_test_fault_at("dsfail", &fault_seg) &&
+				fault_seg == wb->files[which[start + i]].segno)
+				slot->target.file.fd = -1;
 		}
 		pgu_io_submit(h, n + 1);
 		pgu_count(ring, PGU_C_DRAINED_WRITES, n);
