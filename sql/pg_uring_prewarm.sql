@@ -55,10 +55,14 @@ SELECT pg_uring_prewarm('pw') AS second_time;
 SELECT pg_uring_prewarm('pw', 'main', 0, 9) AS range_cached;
 
 -- the index, and its other forks
-SELECT pg_uring_prewarm('pw_id') >= 0 AS index_ok;
+SELECT cached_blocks('pw_id') AS index_cached_before \gset
+SELECT pg_uring_prewarm('pw_id') = pg_relation_size('pw_id') / 8192 - :index_cached_before AS index_read;
 SELECT cached_blocks('pw_id') = pg_relation_size('pw_id') / 8192 AS index_all_cached;
 VACUUM pw;
-SELECT pg_uring_prewarm('pw', 'fsm') >= 0 AS fsm_ok, pg_uring_prewarm('pw', 'vm') >= 0 AS vm_ok;
+SELECT pg_uring_prewarm('pw', 'fsm') AS fsm_read, pg_uring_prewarm('pw', 'vm') AS vm_read \gset
+SELECT cached_blocks('pw', 'fsm') = pg_relation_size('pw', 'fsm') / 8192 AS fsm_all_cached,
+	   cached_blocks('pw', 'vm') = pg_relation_size('pw', 'vm') / 8192 AS vm_all_cached,
+	   pg_relation_size('pw', 'fsm') > 0 AND pg_relation_size('pw', 'vm') > 0 AS forks_exist;
 
 SELECT pg_uring_prewarm_blocks('pw', ARRAY[5, 3, 3, 1000, 2]::int8[]) AS list_cached;
 SELECT pg_uring_prewarm_blocks('pw', ARRAY[]::int8[]) AS empty_list;
@@ -69,12 +73,16 @@ SELECT sum(buffer_reads) > 0 AS reads_counted, sum(buffer_blocks) >= :pw_blocks 
   FROM pg_uring_stats;
 SELECT count(*) AS ios_left FROM pg_uring_ios;
 
--- temporary tables live in local buffers: read synchronously through core
+-- temporary tables live in local buffers: read synchronously through core,
+-- nothing through the rings (here every block is in local buffers already)
 CREATE TEMP TABLE pw_temp AS SELECT g FROM generate_series(1, 10000) g;
-SELECT pg_uring_prewarm('pw_temp') >= 0 AS temp_ok;
+SELECT sum(buffer_reads) AS reads_before FROM pg_uring_stats \gset
+SELECT pg_uring_prewarm('pw_temp') AS temp_read;
+SELECT sum(buffer_reads) = :reads_before AS temp_not_through_rings FROM pg_uring_stats;
 SELECT sum(g) FROM pw_temp;
--- system catalogs are read synchronously too
-SELECT pg_uring_prewarm('pg_class') >= 0 AS catalog_ok;
+-- system catalogs are read synchronously too: nothing through the rings
+SELECT pg_uring_prewarm('pg_class') BETWEEN 0 AND pg_relation_size('pg_class') / 8192 AS catalog_read;
+SELECT sum(buffer_reads) = :reads_before AS catalog_not_through_rings FROM pg_uring_stats;
 
 -- bad input
 SELECT pg_uring_prewarm('pw', 'nosuchfork');
