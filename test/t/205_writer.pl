@@ -123,7 +123,8 @@ wr_stats($obs);
 $q->('UPDATE c SET n = n + 1') for 1 .. 5;
 $q->('UPDATE a SET v = upper(v)');
 my $c_before = $q->($c_dirty_sql);
-cmp_ok($c_before, '>=', 10, "c: $c_before dirty pages");
+# c's pages, updated five times: each stays at a usage count above 0
+cmp_ok($c_before, '>=', 10, "c: $c_before dirty pages (at least 10)");
 is($q->($a_dirty_sql), $a_pages, 'a: every page dirty');
 my $free = $q->($free_sql);
 my $last = $free + 5;
@@ -132,7 +133,10 @@ is($q->($free_sql), 0, 'reading ' . ($last + 1) . " pages of b used the $free fr
 my $d0 = $a_usage0->();
 my $t0 = $q->('SELECT count(*) FROM pg_buffercache WHERE isdirty AND usagecount = 0');
 note "a: $d0 dirty buffers with usage count 0, " . $q->($a_dirty_sql) . " dirty in all; $t0 dirty usage-0 buffers in the pool";
-cmp_ok($d0, '>=', 300, "a: $d0 dirty buffers with usage count 0");
+# the clock sweep over the pool (reading b) took a's buffers to usage 0;
+# a has $a_pages pages, all dirty: at least 300 of them are at 0, the rest
+# depend on where the sweep stopped
+cmp_ok($d0, '>=', 300, "a: $d0 dirty buffers with usage count 0 (at least 300)");
 is($q->($c_dirty_sql), $c_before, 'c: still dirty');
 is($q->($c_usage0_sql), 0, 'c: no buffer at usage count 0');
 
@@ -153,12 +157,16 @@ sub reload_round
 }
 
 my $got = reload_round('max_pages 1, delay 10s');
-ok($got >= 1 && $got <= 2, "max_pages 1, delay 10s: the round wrote 1 page ($got)");
+# 1 page, or 2 when a 10 s round of its own fell in between (it cannot be
+# more: two rounds in the poll's time at most)
+ok($got >= 1 && $got <= 2, "max_pages 1, delay 10s: one round of 1 page, or two ($got)");
 my $d1 = $a_usage0->();
 ok($d1 <= $d0 && $d1 >= $d0 - $got, "max_pages 1: at most $got fewer dirty buffers of a ($d1)");
 
 $got = reload_round('max_pages 5', "pg_uring.writer_max_pages = 5\n");
-ok($got >= 5 && $got <= 11, "max_pages 5: the round wrote 5 pages at once ($got)");
+# 5, or 10 with a round of its own in between, or 6 with the last 1-page
+# round still finishing: never more than 11
+ok($got >= 5 && $got <= 11, "max_pages 5: a round of 5 pages, at most one more round ($got)");
 my $d2 = $a_usage0->();
 ok($d2 < $d1 && $d2 >= $d1 - $got, "max_pages 5: at most $got fewer dirty buffers of a ($d2)");
 
@@ -180,7 +188,7 @@ ok(!$node->log_contains(qr/terminating any other active server processes|reiniti
 is($q->('SELECT 1'), 1, 'SIGTERM: sessions are unaffected');
 # (it may also have run a round as it started: its latch starts set)
 $got = reload_round('new writer');
-ok($got >= 5 && $got <= 11, "new writer: the round wrote 5 pages at once ($got)");
+ok($got >= 5 && $got <= 11, "new writer: a round of 5 pages, at most one more round ($got)");
 my $since_term = $wp->() - $w_term;
 is($since_term % 5, 0, "new writer: whole rounds of 5 pages only ($since_term pages since the SIGTERM)");
 my $d2b = $a_usage0->();
