@@ -43,7 +43,9 @@
  *	  AcquireExternalFD()), never a VFD, and closed only after every read on
  *	  them has completed.  Reads never cross a segment boundary.
  *	- At most PGU_MAX_PINS buffers (and 1/8 of shared_buffers) are pinned by
- *	  one reader, so other sessions do not run out of unpinned buffers.
+ *	  one reader, and every pin of a reader or a write-back is taken first
+ *	  from a server-wide budget of a quarter of shared_buffers (pgu_pins_*),
+ *	  so other sessions do not run out of unpinned buffers because of us.
  *	- No claim is ever BM_IO_IN_PROGRESS while we can block: claims become
  *	  IO-in-progress only in start_run, right before they are submitted, and
  *	  the run being built while ReadBufferExtended runs for the next block
@@ -64,7 +66,9 @@
 #include "executor/instrument.h"
 #include "miscadmin.h"
 #include "port/pg_bitutils.h"
+#include "pgstat.h"
 #include "storage/buf_internals.h"
+#include "storage/ipc.h"
 #include "storage/bufmgr.h"
 #include "storage/checksum.h"
 #include "storage/md.h"
@@ -95,6 +99,16 @@ extern bool ignore_checksum_failure;
 StaticAssertDecl(PGU_MAX_COMBINE < 32, "PGU_MAX_COMBINE must fit failed_mask");
 
 static int32 *buf_io_map = NULL;
+
+/* pins held by pg_uring's readers and writers, server-wide */
+typedef struct PgUringPinBudget
+{
+	pg_atomic_uint32 held;
+	uint32		max;
+} PgUringPinBudget;
+
+static PgUringPinBudget *pin_budget = NULL;
+static int	my_pins = 0;		/* taken by this process */
 
 typedef struct ReadFailure
 {
@@ -143,7 +157,7 @@ struct PgUringReader
 Size
 pgu_bufread_shmem_size(void)
 {
-	return mul_size(NBuffers, sizeof(int32));
+	return add_size(MAXALIGN(sizeof(PgUringPinBudget)), mul_size(NBuffers, sizeof(int32)));
 }
 
 void
@@ -151,11 +165,88 @@ pgu_bufread_shmem_init(void)
 {
 	bool		found;
 	int			i;
+	char	   *base;
 
-	buf_io_map = ShmemInitStruct("pg_uring buffer map", pgu_bufread_shmem_size(), &found);
-	if (!found)
-		for (i = 0; i < NBuffers; i++)
-			buf_io_map[i] = -1;
+	base = ShmemInitStruct("pg_uring buffer map", pgu_bufread_shmem_size(), &found);
+	pin_budget = (PgUringPinBudget *) base;
+	buf_io_map = (int32 *) (base + MAXALIGN(sizeof(PgUringPinBudget)));
+	if (found)
+		return;
+	pg_atomic_init_u32(&pin_budget->held, 0);
+	pin_budget->max = Max(16, NBuffers / 4);
+	for (i = 0; i < NBuffers; i++)
+		buf_io_map[i] = -1;
+}
+
+/* ------------------------------------------------------------------------
+ * The server-wide pin budget of readers and writers
+ * ------------------------------------------------------------------------
+ */
+static void
+pins_exit(int code, Datum arg)
+{
+	pgu_pins_release_all();
+}
+
+/*
+ * Take one pin from the budget, if it has one left.  Every buffer a reader
+ * claims and every buffer a write-back pins is taken from it first, and
+ * given back when the pin is dropped, so that all of pg_uring together
+ * never holds more than a quarter of shared_buffers pinned: sessions on a
+ * small pool do not run out of unpinned buffers because of us.
+ */
+bool
+pgu_pins_try_reserve(void)
+{
+	static bool exit_registered = false;
+	uint32		cur = pg_atomic_read_u32(&pin_budget->held);
+
+	while (cur < pin_budget->max)
+	{
+		if (pg_atomic_compare_exchange_u32(&pin_budget->held, &cur, cur + 1))
+		{
+			if (!exit_registered)
+			{
+				/* per process, lazily: children start with an empty list */
+				before_shmem_exit(pins_exit, (Datum) 0);
+				exit_registered = true;
+			}
+			my_pins++;
+			return true;
+		}
+	}
+	return false;
+}
+
+void
+pgu_pins_release(int n)
+{
+	Assert(n >= 0 && n <= my_pins);
+	if (n <= 0)
+		return;
+	my_pins -= n;
+	pg_atomic_sub_fetch_u32(&pin_budget->held, (uint32) n);
+}
+
+/* ERROR, abort, exit: our pins are (or are about to be) gone */
+void
+pgu_pins_release_all(void)
+{
+	if (pin_budget != NULL)
+		pgu_pins_release(my_pins);
+}
+
+/*
+ * The budget is spent and we hold no pin of our own to give back: other
+ * processes' pins go as their IOs complete.  Nothing of ours is staged.
+ */
+void
+pgu_pins_wait(void)
+{
+	CHECK_FOR_INTERRUPTS();
+	pgstat_report_wait_start(PG_WAIT_EXTENSION);
+	pg_usleep(1000L);
+	pgstat_report_wait_end();
 }
 
 /*
@@ -551,6 +642,7 @@ start_run(PgUringReader *r)
 		{
 			ReleaseBuffer(bufs[i] + 1);
 			r->npinned--;
+			pgu_pins_release(1);
 			if (r->npending == r->maxpending)
 			{
 				r->maxpending = Max(PGU_MAX_COMBINE, 2 * r->maxpending);
@@ -569,6 +661,7 @@ start_run(PgUringReader *r)
 			UnlockBufHdr(desc, state);
 			ReleaseBuffer(bufs[i] + 1);
 			r->npinned--;
+			pgu_pins_release(1);
 			if (t->nblocks > 0)
 				slot = NULL;
 			continue;
@@ -679,6 +772,7 @@ reclaim_oldest(PgUringReader *r)
 		ReleaseBuffer(t->buf_ids[i] + 1);
 	}
 	r->npinned -= t->nblocks;
+	pgu_pins_release(t->nblocks);
 	pgu_io_release(h, 1);
 	r->head = (r->head + 1) % r->depth;
 	r->count--;
@@ -704,7 +798,7 @@ run_for(PgUringReader *r, BlockNumber blkno)
 		{
 			if (t->nblocks == 0)
 				t->first_block = blkno;
-			if (r->npinned < r->maxpins)
+			if (r->npinned < r->maxpins && pgu_pins_try_reserve())
 				return slot;
 		}
 		close_run(r);
@@ -719,9 +813,22 @@ run_for(PgUringReader *r, BlockNumber blkno)
 	while (r->count > r->nstaged && pgu_io_is_completed(*fifo_at(r, 0)))
 		reclaim_oldest(r);
 
-	/* room: a FIFO entry and a pin */
-	while (r->count >= r->depth || r->npinned >= r->maxpins)
-		reclaim_oldest(r);
+	/*
+	 * Room: a FIFO entry and a pin, ours and from the server-wide budget.
+	 * While the budget is spent, give back our own finished reads; with none
+	 * left, wait for other processes' (everything of ours is submitted).
+	 */
+	for (;;)
+	{
+		if (r->count >= r->depth || r->npinned >= r->maxpins)
+			reclaim_oldest(r);
+		else if (pgu_pins_try_reserve())
+			break;
+		else if (r->count > 0)
+			reclaim_oldest(r);
+		else
+			pgu_pins_wait();
+	}
 
 	h = fifo_at(r, r->count);
 	if (!pgu_io_try_acquire(h, 1))
@@ -959,6 +1066,7 @@ reader_add(PgUringReader *r, BlockNumber blkno)
 	res = claim_block(r, blkno, &buf_id);
 	if (res != CLAIM_OURS)
 	{
+		pgu_pins_release(1);	/* taken by run_for for this block */
 		if (res == CLAIM_FILLED)
 			r->nread++;
 		/* the run cannot continue past a block we did not claim */
@@ -1086,4 +1194,5 @@ pgu_reader_abort(PgUringReader *r)
 {
 	pgu_io_cleanup_mine();
 	close_segments(r);
+	pgu_pins_release_all();
 }

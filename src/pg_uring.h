@@ -164,6 +164,10 @@ extern void pgu_bufread_shmem_init(void);
 extern void pgu_bufread_register(void);
 PGDLLEXPORT extern bool pg_uring_complete_buffer_io(int buffer);
 extern void pgu_bufmap_set(int buf_id, int slot);
+extern bool pgu_pins_try_reserve(void);
+extern void pgu_pins_release(int n);
+extern void pgu_pins_release_all(void);
+extern void pgu_pins_wait(void);
 extern void pgu_end_buffer_io(int buf_id, uint32 clear_bits, uint32 set_bits,
 							  bool written);
 

@@ -852,6 +852,7 @@ reclaim_oldest(PgUringWriteback *wb)
 		}
 		pgu_io_release(&e->h, 1);
 		wb->npinned -= npages;
+		pgu_pins_release(npages);
 		f->inflight -= npages;
 		if (wb->hint_pages > 0 && f->hint_count >= wb->hint_pages)
 			writeback_hint(wb, e->file);
@@ -870,7 +871,13 @@ reclaim_all(PgUringWriteback *wb)
 		reclaim_oldest(wb);
 }
 
-/* Room for one more staged write: a slot of our depth and a pin. */
+/*
+ * Room for one more staged write: a slot of our depth and a pin, ours and
+ * from the server-wide budget (pgu_pins_*), which the caller gives back
+ * unless the write is staged.  While the budget is spent, reclaim our own
+ * writes (submitting what is staged first); with none left, wait for other
+ * processes'.
+ */
 static void
 make_room(PgUringWriteback *wb)
 {
@@ -883,6 +890,13 @@ make_room(PgUringWriteback *wb)
 		reclaim_oldest(wb);
 	if (wb->nretired >= WB_MAX_RETIRED)
 		sync_files(wb);
+	while (!pgu_pins_try_reserve())
+	{
+		if (wb->count > 0 || wb->nplain > 0 || wb->nlinked > 0)
+			reclaim_oldest(wb);
+		else
+			pgu_pins_wait();
+	}
 }
 
 static void
@@ -982,6 +996,7 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 	if (!ReadRecentBuffer(tag->rnode, tag->forkNum, tag->blockNum, buffer))
 	{
 		pgu_io_release(&h, 1);
+		pgu_pins_release(1);
 		return false;
 	}
 	pgBufferUsage.shared_blks_hit = hits;	/* pinned to write: not a hit */
@@ -992,6 +1007,7 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 		{
 			ReleaseBuffer(buffer);
 			pgu_io_release(&h, 1);
+			pgu_pins_release(1);
 			return false;
 		}
 		/* never block holding staged writes: a waiter may need one */
@@ -1008,6 +1024,7 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 		LWLockRelease(content);
 		ReleaseBuffer(buffer);
 		pgu_io_release(&h, 1);
+		pgu_pins_release(1);
 		if (busy)
 			remember_later(wb, buf_id, tag, InvalidXLogRecPtr);
 		return false;
@@ -1061,6 +1078,7 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 		finish_write(buf_id, WRITE_UNDONE);
 		pgu_io_release(&h, 1);
 		ReleaseBuffer(buffer);
+		pgu_pins_release(1);
 		XLogSetAsyncXactLSN(lsn);
 		pgu_count(pgu_ring(pgu_my_ring()), PGU_C_WRITES_DEFERRED, 1);
 		remember_later(wb, buf_id, tag, lsn);
@@ -1407,6 +1425,7 @@ pgu_wb_abort(PgUringWriteback *wb)
 {
 	pgu_io_cleanup_mine();
 	close_all_files(wb);
+	pgu_pins_release_all();
 	wb->count = 0;
 	wb->nplain = 0;
 	wb->plain_pages = 0;
