@@ -7,4 +7,5 @@ apt-get update
 apt-get install -y --no-install-recommends \
 	ca-certificates make gcc libc6-dev \
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib \
-	liburing-dev libipc-run-perl perl procps sudo fio
+	liburing-dev libipc-run-perl perl procps sudo fio \
+	mount e2fsprogs util-linux
