@@ -153,6 +153,14 @@ pg_uring_flush(PG_FUNCTION_ARGS)
 	}
 	else
 	{
+		/*
+		 * With sync, what was committed before the call is durable when it
+		 * returns: its pages (written and fdatasynced) and its commit records,
+		 * which lie beyond the pages' LSNs (with synchronous_commit = off they
+		 * may not even be written yet).
+		 */
+		XLogRecPtr	committed = sync ? GetXLogInsertRecPtr() : InvalidXLogRecPtr;
+
 		PG_TRY();
 		{
 			FlushCandidate *cands;
@@ -183,6 +191,8 @@ pg_uring_flush(PG_FUNCTION_ARGS)
 			}
 			written = pgu_wb_finish(wb);
 			pfree(cands);
+			if (sync)
+				XLogFlush(committed);
 		}
 		PG_CATCH();
 		{

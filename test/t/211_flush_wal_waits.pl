@@ -16,6 +16,8 @@
 #    own (wal_flush_waits = 1, B links nothing), and its pages are written.
 #    The reaper is stopped meanwhile, so A's chain stays unreaped until B
 #    waits for it.
+# 3. pg_uring_flush(rel, sync => true) also makes durable the commit record
+#    of a transaction committed (synchronous_commit = off) before it.
 # The WAL writer is stopped (SIGSTOP) throughout, so that only the test
 # writes or flushes WAL.  Both: every dirty page written, no failure, no
 # TRAP or PANIC.
@@ -129,10 +131,31 @@ is($db->{cancelled_chains}, 0, 'waits: no chain was cancelled');
 $d = wr_delta($before, wr_stats($node));
 cmp_ok($d->{linked_writes}, '>', 0, "waits: A's writes were linked behind its chain");
 is($d->{buffer_write_failures}, 0, 'waits: no failure');
-kill 'CONT', $walwriter;
 $sa->query('COMMIT');
 $sb->query('COMMIT');
+
 is(wr_dirty($node, ['a', 'b']), 0, 'waits: a and b are clean');
+
+# ---------------------------------------------------------------------------
+# 3. sync => true: the commit records of what was committed before are
+#    durable too (with synchronous_commit = off they were not even written;
+#    the update of a pushes t's WAL out of the WAL buffers, so t's page
+#    needs no deferral, only its commit record is left unwritten)
+# ---------------------------------------------------------------------------
+$out = $node->safe_psql(
+	'postgres', q{
+	SET synchronous_commit = off;
+	BEGIN;
+	UPDATE t SET v = 'w' WHERE id = 2;
+	UPDATE a SET v = 'w';
+	COMMIT;
+	SELECT pg_current_wal_insert_lsn() AS committed \gset
+	SELECT pg_current_wal_flush_lsn() < :'committed'::pg_lsn AS not_durable;
+	SELECT pg_uring_flush('t', sync => true) > 0 AS written;
+	SELECT pg_current_wal_flush_lsn() >= :'committed'::pg_lsn AS durable;
+});
+is($out, "t\nt\nt", 'sync: a commit not yet durable before the flush is durable after it');
+kill 'CONT', $walwriter;
 wr_log_clean($node, 'wal waits', $offset);
 $sa->quit;
 $sb->quit;
