@@ -106,19 +106,22 @@ RESET pg_uring.test_write_delay;
 SELECT count(*) AS ios_left FROM pg_uring_ios;
 SELECT pg_uring_flush('flt') > 0 AS written_after_cancel, pgu_dirty('flt') AS dirty;
 
+-- the error of a flush, SQLSTATE and message, with the relation path masked
+CREATE FUNCTION pgu_flush_error(rel regclass) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_uring_flush(rel);
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, 'base/\d+/\d+', 'base/DB/REL');
+END $$;
+
 -- an IO error on a write (pg_uring.test_fault 'weio:N'): reported after all
 -- the writes finished, with file, block and errno; the buffer stays dirty
 -- and is written once the fault is gone
 UPDATE flt SET v = 'w' WHERE id < 100;
 SELECT pg_uring_reset_stats();
 SET pg_uring.test_fault = 'weio:0';
-DO $$
-BEGIN
-	PERFORM pg_uring_flush('flt');
-	RAISE NOTICE 'no error';
-EXCEPTION WHEN OTHERS THEN
-	RAISE NOTICE '%: %', SQLSTATE, regexp_replace(SQLERRM, 'base/\d+/\d+', 'base/DB/REL');
-END $$;
+SELECT pgu_flush_error('flt');
 SELECT isdirty FROM pg_buffercache
  WHERE relfilenode = pg_relation_filenode('flt') AND relforknumber = 0 AND relblocknumber = 0;
 SELECT pgu_dirty('flt') > 0 AS dirty_left, sum(buffer_write_failures) > 0 AS failures_counted,
@@ -132,13 +135,7 @@ SELECT pg_uring_flush('flt') > 0 AS written, pgu_dirty('flt') AS dirty;
 -- its run stay dirty, and the error says how much of the block was written
 UPDATE flt SET v = 's' WHERE id < 300;
 SET pg_uring.test_fault = 'wshort:1';
-DO $$
-BEGIN
-	PERFORM pg_uring_flush('flt');
-	RAISE NOTICE 'no error';
-EXCEPTION WHEN OTHERS THEN
-	RAISE NOTICE '%: %', SQLSTATE, regexp_replace(SQLERRM, 'base/\d+/\d+', 'base/DB/REL');
-END $$;
+SELECT pgu_flush_error('flt');
 SELECT relblocknumber, isdirty FROM pg_buffercache
  WHERE relfilenode = pg_relation_filenode('flt') AND relforknumber = 0 AND relblocknumber < 2
  ORDER BY 1;
@@ -148,3 +145,4 @@ SELECT pg_uring_flush('flt') > 0 AS written, pgu_dirty('flt') AS dirty;
 DROP VIEW flv;
 DROP TABLE flt, flu;
 DROP FUNCTION pgu_dirty(regclass);
+DROP FUNCTION pgu_flush_error(regclass);
