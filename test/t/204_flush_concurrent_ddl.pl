@@ -2,8 +2,9 @@
 # Relations dropped or truncated while pg_uring_flush has their buffers in
 # hand: no write reaches a file that is gone or a block beyond a new end.
 #
-# pg_uring.test_write_delay holds a flush's staged writes (buffers pinned,
-# BM_IO_IN_PROGRESS) for a few seconds before they are submitted.
+# pg_uring.test_pause = 'write_staged' holds a flush's staged writes (buffers
+# pinned, BM_IO_IN_PROGRESS) before they are submitted, until the test
+# removes the pause file: a barrier, not a sleep.
 # pg_uring_flush() (whole pool) takes no relation lock, so DDL runs
 # concurrently.  Each case: the flush is seen (pg_uring_ios) to hold staged
 # writes of the relation, then the DDL starts in another session and is
@@ -40,14 +41,13 @@ use Test::More;
 use PgUringTest;
 use PgUringWrite;
 
-my $delay = '3s';
 my $node = wr_node('flush_ddl', shared_buffers => '32MB', 'pg_uring.rings' => '1');
 pgu_start($node);
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_buffercache; CREATE EXTENSION amcheck');
 
 my $flusher = pgu_session($node, 'flusher');
 my $ddl     = pgu_session($node, 'ddl');
-$flusher->query("SET pg_uring.test_write_delay = '$delay'");
+$flusher->query("SET pg_uring.test_pause = 'write_staged'");
 
 sub wait_event
 {
@@ -91,6 +91,7 @@ sub flush_against
 	my $staged_sql = "SELECT count(*) FROM pg_uring_ios WHERE op LIKE 'buffer write%'
 		AND state = 'staged' AND target ~ '^rel [0-9]+/[0-9]+/$fn fork main '$blk";
 
+	pgu_pause_set($node);
 	$flusher->begin($flush_sql);
 	ok(pgu_poll(sub { $node->safe_psql('postgres', $staged_sql) > 0 || $flusher->done }),
 		"$label: the flush has writes of the relation staged");
@@ -105,6 +106,7 @@ sub flush_against
 	like($ev, $waits, "$label: the DDL waits ($ev)");
 	cmp_ok($inflight, '>', 0, "$label: with $inflight writes of the relation still staged or in flight");
 
+	pgu_pause_release($node);
 	my ($fo, $fe) = $flusher->finish;
 	my ($do, $de) = $ddl->finish;
 	is($fe, '', "$label: the flush returned without error");
@@ -221,7 +223,7 @@ my $offset = 0;
 	# the restart ended the sessions
 	$flusher = pgu_session($node, 'flusher');
 	$ddl     = pgu_session($node, 'ddl');
-	$flusher->query("SET pg_uring.test_write_delay = '$delay'");
+	$flusher->query("SET pg_uring.test_pause = 'write_staged'");
 }
 
 # ---------------------------------------------------------------------------
