@@ -28,8 +28,8 @@ REGRESS_OPTS = --inputdir=. --outputdir=.
 
 SHLIB_LINK += -luring
 # test only: "make PGU_TEST_BREAK_WAL_RULE=1" builds the power-loss harness's
-# negative control (page writes ignore the WAL rule); never install it as
-# the server's pg_uring
+# negative control (page writes ignore the WAL rule, and a sync flush does
+# not flush WAL at its end); never install it as the server's pg_uring
 ifdef PGU_TEST_BREAK_WAL_RULE
 PG_CPPFLAGS += -DPGU_TEST_BREAK_WAL_RULE
 endif

@@ -1068,7 +1068,11 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 
 	need_wal = permanent && lsn > pgu_wal_safe_upto();
 #ifdef PGU_TEST_BREAK_WAL_RULE
-	/* negative control of the power-loss harness (test/power): never in a release */
+	/*
+	 * Negative control of the power-loss harness (test/power), never in a
+	 * release: pages are written whatever their WAL, and pg_uring_flush with
+	 * sync does not flush WAL at its end either (flush.c).
+	 */
 	need_wal = false;
 #endif
 	if (need_wal && lsn > GetXLogWriteRecPtr())

@@ -35,6 +35,7 @@
 # 2 the check could not be done.
 use strict;
 use warnings;
+no warnings 'portable';    # 64-bit LSNs and 0x100000000
 
 my $pgdata = shift or die "usage: $0 PGDATA [BINDIR]\n";
 my $bindir = shift // '/usr/lib/postgresql/15/bin';
