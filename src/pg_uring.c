@@ -282,7 +282,7 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 	DefineCustomStringVariable("pg_uring.test_pause",
 							   "Test only: pause at a named point while the file pg_uring.pause exists in the data directory.",
-							   "Points: \"claim:N\" (a prewarm, before asking core for block N), \"sync_read\" (a buffer read running in synchronous mode), \"chain_submitted\" (a write-back right after submitting a chain of WAL fsyncs and page writes, before it reaps), \"end_io:N\" (a completion that has just ended the IO on block N, before it wakes the waiters), \"write_staged\" (a write-back with writes staged, IO in progress, before it submits them), \"claimed:N\" (a prewarm holding the zero-filled, locked buffer of block N, before it looks at the pins); empty for none.",
+							   "Points: \"claim:N\" (a prewarm, before asking core for block N), \"sync_read\" (a buffer read running in synchronous mode), \"chain_submitted\" (a write-back right after submitting a chain of WAL fsyncs and page writes, before it reaps), \"end_io:N\" (a completion that has just ended the IO on block N, before it wakes the waiters), \"write_staged\" (a write-back with writes staged, IO in progress, before it submits them), \"write_submitted\" (a write-back right after submitting page writes not linked to a WAL fsync, before it reaps them), \"claimed:N\" (a prewarm holding the zero-filled, locked buffer of block N, before it looks at the pins); empty for none.",
 							   &pgu_test_pause,
 							   "",
 							   PGC_SUSET, GUC_NOT_IN_SAMPLE,

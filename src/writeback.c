@@ -601,6 +601,7 @@ submit_plain(PgUringWriteback *wb)
 	wb->nplain = 0;
 	wb->plain_pages = 0;
 	pgu_io_submit(wb->scratch, n);
+	pgu_test_pause_at("write_submitted", -1);
 }
 
 static void

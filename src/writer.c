@@ -60,9 +60,12 @@
 #define WRITER_IDLE_ROUNDS 4
 #define WRITER_IDLE_FACTOR 10
 
-/* One round: returns the number of dirty buffers seen (written or not). */
+/*
+ * One round: returns the number of dirty buffers seen (written or not);
+ * *written is set to the number queued for writing.
+ */
 static int
-writer_round(int *hand)
+writer_round(int *hand, int *written)
 {
 	PgUringWriteback *volatile wb = NULL;
 	volatile int queued = 0;
@@ -110,7 +113,17 @@ writer_round(int *hand)
 	PG_END_TRY();
 	if (queued > 0)
 		pgu_count(pgu_ring(pgu_my_ring()), PGU_C_WRITER_PAGES, queued);
+	*written = queued;
 	return dirty;
+}
+
+/* the sleep before the next round: longer when there was nothing to write */
+static long
+writer_timeout(int idle_rounds)
+{
+	if (idle_rounds >= WRITER_IDLE_ROUNDS)
+		return Min((long) pgu_writer_delay * WRITER_IDLE_FACTOR, 10000L);
+	return pgu_writer_delay;
 }
 
 void
@@ -134,14 +147,11 @@ pgu_writer_main(Datum arg)
 	while (!ShutdownRequestPending)
 	{
 		MemoryContext old;
+		int			dirty;
+		int			written = 0;
 
-		long		timeout = pgu_writer_delay;
-
-		/* nothing to write for a while: scan the pool less often */
-		if (idle_rounds >= WRITER_IDLE_ROUNDS)
-			timeout = Min((long) pgu_writer_delay * WRITER_IDLE_FACTOR, 10000L);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 timeout, PG_WAIT_EXTENSION);
+						 writer_timeout(idle_rounds), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		if (ConfigReloadPending)
 		{
@@ -152,10 +162,14 @@ pgu_writer_main(Datum arg)
 			break;
 
 		old = MemoryContextSwitchTo(round_cxt);
-		if (writer_round(&hand) > 0)
+		dirty = writer_round(&hand, &written);
+		if (dirty > 0)
 			idle_rounds = 0;
 		else if (idle_rounds < WRITER_IDLE_ROUNDS)
 			idle_rounds++;
+		ereport(DEBUG2,
+				(errmsg_internal("pg_uring writer: round saw %d dirty buffers and wrote %d, next round in %ld ms",
+								 dirty, written, writer_timeout(idle_rounds))));
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(round_cxt);
 	}
