@@ -21,7 +21,9 @@
 #  s3  pg_uring_flush('t', sync => true) without a checkpoint: all rows there
 #  s4  pg_uring_wal_flush() = L: every WAL byte up to L is on the disk, and
 #      pg_waldump reads it up to L
-#  s5  ("nowal") negative control: s2 with a pg_uring built with PGU_TEST_BREAK_WAL_RULE
+#  s5  a page updated while pg_uring_flush has its write staged, then a
+#      CHECKPOINT, cut: the update is on the disk (the buffer stayed dirty)
+#  nowal negative control: s2 with a pg_uring built with PGU_TEST_BREAK_WAL_RULE
 #      (page writes ignore the WAL rule): the offline check must find pages
 #      beyond the WAL end, or the harness could not catch an early write
 #
@@ -183,6 +185,16 @@ scenario_cut() {
 }
 # scenario_recover: a server on the copy (recovery runs); $RECOVERED says whether it came up
 scenario_recover() {
+	# what a reboot does: the socket directory (a /run on a real machine) no
+	# longer holds the killed server's socket and lock file; and say if the
+	# PID in the copy's postmaster.pid belongs to a live process now (PIDs
+	# wrap at 32768 here; a real power cut leaves no process alive)
+	rm -f "$SOCK/.s.PGSQL.$PORT" "$SOCK/.s.PGSQL.$PORT.lock"
+	local old_pid
+	old_pid=$(head -1 "$PGDATA_CRASH/postmaster.pid" 2>/dev/null)
+	if [ -n "$old_pid" ] && kill -0 "$old_pid" 2>/dev/null; then
+		note "$S: the PID in the copy's postmaster.pid ($old_pid) is alive now: $(ps -o user=,args= -p "$old_pid")"
+	fi
 	if server_start "$PGDATA_CRASH" "$RECLOG"; then RECOVERED=1; else RECOVERED=0; fi
 	check "$S: the server recovered on the disk after the power cut" [ $RECOVERED -eq 1 ]
 	if [ $RECOVERED -eq 0 ]; then
@@ -421,6 +433,69 @@ $SLEEPY_WAL" || { not_ok "s4: server start on a fresh disk"; return; }
 	scenario_logs
 }
 
+# ----------------------------------- s5: a page re-dirtied while its write is staged
+# pg_uring_flush('r') pauses with r's writes staged (pg_uring.test_pause =
+# 'write_staged', the pause file in the data directory); an UPDATE of row 1
+# commits meanwhile; the flush finishes.  The buffer must still be dirty,
+# so the CHECKPOINT after it writes the new version: after the cut and
+# recovery (from that checkpoint's REDO, after the UPDATE's WAL), row 1 has
+# the new value.  Had the flush's completion cleaned the buffer, the
+# checkpoint would have skipped it and the disk would hold the version the
+# flush copied, with nothing left in the WAL to replay.
+scenario_redirtied() {
+	local before after flushed dirty v n pid
+	scenario_begin s5 "shared_buffers = 256MB
+synchronous_commit = on" || { not_ok "s5: server start on a fresh disk"; return; }
+	psql_q "CREATE TABLE r (id int PRIMARY KEY, v text);
+		INSERT INTO r SELECT g, 'initial' FROM generate_series(1, 100) g;
+		CHECKPOINT;
+		UPDATE r SET v = 'flushed'" || not_ok "s5: setup"
+	install -o postgres -m 644 /dev/null "$PGDATA_RUN/pg_uring.pause"
+	local off
+	off=$(stat -c %s "$RUNLOG")
+	client_start s5-flush psql -X -qAt -v ON_ERROR_STOP=1 \
+		-c "SET pg_uring.test_pause = 'write_staged'" -c "SELECT 'flushed ' || pg_uring_flush('r')"
+	pid=${CLIENT_PGIDS[-1]}
+	for n in $(seq 1 300); do
+		tail -c +$((off + 1)) "$RUNLOG" | grep -q 'pg_uring: test pause at write_staged' && break
+		sleep 0.1
+	done
+	check "s5: the flush of r paused with its writes staged" \
+		bash -c "tail -c +$((off + 1)) '$RUNLOG' | grep -q 'pg_uring: test pause at write_staged'"
+	psql_q "UPDATE r SET v = 'after' WHERE id = 1" || not_ok "s5: the UPDATE while the write is staged"
+	before=$(psql_q "SELECT pg_current_wal_insert_lsn()")
+	rm -f "$PGDATA_RUN/pg_uring.pause"
+	wait "$pid"
+	flushed=$(sed -n 's/^flushed //p' "$LOGS/s5-flush.log")
+	check "s5: pg_uring_flush('r') returned after the pause (${flushed:-nothing} pages written)" \
+		[ "${flushed:-0}" -gt 0 ]
+	dirty=$(psql_q "CREATE EXTENSION IF NOT EXISTS pg_buffercache;
+		SELECT count(*) FROM pg_buffercache WHERE isdirty AND relforknumber = 0
+		   AND relfilenode = pg_relation_filenode('r') AND relblocknumber = 0")
+	check "s5: the page updated while its write was staged is still dirty after the flush" [ "$dirty" = 1 ]
+	psql_q "CHECKPOINT" || not_ok "s5: CHECKPOINT after the flush"
+	after=$(as_pg pg_controldata "$PGDATA_RUN" | sed -n "s/^Latest checkpoint's REDO location: *//p")
+	scenario_cut || { not_ok "s5: power cut and copy of the disk"; return; }
+	note "s5: WAL insert pointer right after the UPDATE $before; the checkpoint after the flush: REDO $after"
+	check "s5: the checkpoint's REDO ($after) is past the UPDATE ($before), so recovery does not replay it" \
+		lsn_ge "$after" "$before"
+	offline_check s5 "$PGDATA_CRASH"
+	wal_before_data_ok
+	scenario_recover
+	if [ "$RECOVERED" -eq 1 ]; then
+		v=$(psql_q "SELECT v FROM r WHERE id = 1")
+		n=$(psql_q "SELECT count(*) FROM r WHERE v = 'flushed'")
+		check "s5: row 1 has the value updated while its write was staged ('${v:-?}')" [ "$v" = after ]
+		check "s5: the other 99 rows have the flushed value ($n)" [ "$n" = 99 ]
+		check "s5: amcheck clean on r" amcheck_clean r
+	else
+		not_ok "s5: checks after recovery (no server)"
+	fi
+	clients_stop
+	scenario_end
+	scenario_logs
+}
+
 # ------------------------------------------------------------------- the runs
 S1_CONF="shared_buffers = 64MB
 synchronous_commit = on
@@ -442,6 +517,7 @@ note "s2 done after $(($(date +%s) - T_START)) s"
 
 want s3 && scenario_flush_rel
 want s4 && scenario_wal_flush
+want s5 && scenario_redirtied
 note "s3, s4 done after $(($(date +%s) - T_START)) s"
 
 wait "$BUILD_PID"
