@@ -3,8 +3,10 @@
 #
 # Session A prewarms a ~20 MB table slowly: pg_uring.test_hold_reap = on on
 # a one-ring node whose reaper waits pg_uring.reaper_delay = 1000 ms, so A
-# gets one batch (<= 256 pinned blocks) done per second.  In the middle
-# of it A is
+# gets one batch (<= 256 pinned blocks) done per second.  (With
+# pg_uring.io_method = sync no read waits for a reaper: A is held instead
+# by a barrier before block 600, pg_uring.test_pause = 'claim:600', and
+# the pause ends right after the interrupt is sent.)  In the middle of it A is
 #   - cancelled (pg_cancel_backend): "canceling statement due to user
 #     request";
 #   - timed out (statement_timeout);
@@ -58,8 +60,24 @@ sub slow_prewarm
 {
 	my ($label, %opt) = @_;
 	my $a = pgu_session($node, 'victim');
-	$a->query('SET pg_uring.test_hold_reap = on');
 	$a->query("SET statement_timeout = '$opt{timeout}'") if $opt{timeout};
+	if (pgu_io_method() eq 'sync')
+	{
+		# every read completes before the prewarm goes on: hold it instead
+		# with a barrier before block 600
+		$a->query("SET pg_uring.test_pause = 'claim:600'");
+		my $off = -s $node->logfile;
+		pgu_pause_set($node);
+		$a->begin("SELECT pg_uring_prewarm('t')");
+		ok(pgu_wait_pause($node, 'victim', 'claim (block 600)', $off),
+			"$label: A's prewarm is paused before block 600");
+		ok(!$a->done, "$label: and still running");
+		my $cached = pw_ncached($node, 't');
+		ok($cached > 0 && $cached < $nblocks,
+			"$label: in the middle of t ($cached of $nblocks blocks cached)");
+		return $a;
+	}
+	$a->query('SET pg_uring.test_hold_reap = on');
 	$a->begin("SELECT pg_uring_prewarm('t')");
 	my $pid = $a->pid;
 	# A is held back by ~1 s per batch of 256 blocks (reaper_delay), so the
@@ -71,6 +89,13 @@ sub slow_prewarm
 			"SELECT count(*) FROM pg_uring_ios WHERE owner_pid = $pid"),
 		'>', 0, "$label: with IOs in pg_uring_ios");
 	return $a;
+}
+
+# the interrupt is sent: let a paused prewarm (sync mode) go on to see it
+sub unpause
+{
+	pgu_pause_release($node);
+	return;
 }
 
 # The checks after A is gone or has failed.  $a may still be connected.
@@ -114,6 +139,7 @@ my $obs = pgu_session($node, 'observer');
 my $a = slow_prewarm('cancel');
 ok($node->safe_psql('postgres', "SELECT pg_cancel_backend(" . $a->pid . ")") eq 't',
 	'cancel: pg_cancel_backend');
+unpause();
 my ($out, $err) = $a->finish;
 like($err, qr/ERROR:  57014: canceling statement due to user request/,
 	'cancel: A gets "canceling statement due to user request"');
@@ -127,7 +153,11 @@ $a->quit;
 # ---------------------------------------------------------------------------
 $node->restart;
 $obs = pgu_session($node, 'observer');
+my $t0 = time;
 $a   = slow_prewarm('timeout', timeout => '2s');
+# (paused in sync mode: the timer must have fired before the pause ends)
+sleep(1) while pgu_io_method() eq 'sync' && time < $t0 + 3;
+unpause();
 ($out, $err) = $a->finish;
 like($err, qr/ERROR:  57014: canceling statement due to statement timeout/,
 	'timeout: A gets "canceling statement due to statement timeout"');
@@ -143,6 +173,7 @@ $a   = slow_prewarm('terminate');
 my $apid = $a->pid;
 ok($node->safe_psql('postgres', "SELECT pg_terminate_backend($apid)") eq 't',
 	'terminate: pg_terminate_backend');
+unpause();
 ok($a->wait_exit, 'terminate: A\'s connection ends');
 like($a->stderr_so_far, qr/FATAL:  57P01: terminating connection due to administrator command/,
 	'terminate: A gets "terminating connection due to administrator command"');
@@ -161,6 +192,7 @@ $a   = slow_prewarm('sigkill');
 $apid = $a->pid;
 my $log_offset = -s $node->logfile;
 ok(kill('KILL', $apid), 'sigkill: SIGKILL sent to A');
+unpause();
 ok($a->wait_exit, 'sigkill: A\'s connection ends');
 ok(pgu_wait_up($node), 'sigkill: the server accepts connections again');
 my ($oo, $oe) = $obs->query('SELECT 1', 20);

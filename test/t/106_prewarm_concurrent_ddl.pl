@@ -2,8 +2,8 @@
 # Prewarm against concurrent TRUNCATE / DROP, and two prewarms of the same
 # table at once.
 #
-# 1. A slow prewarm (pg_uring.test_hold_reap on a one-ring node with
-#    pg_uring.reaper_delay = 500 ms) of t; session B runs TRUNCATE t, then
+# 1. A prewarm of t paused before block 300 (pg_uring.test_pause =
+#    'claim:300', the same barrier in both IO methods); session B runs TRUNCATE t, then
 #    (after refilling) DROP TABLE t.  B waits for A's lock (seen in
 #    pg_stat_activity), A completes without error returning the number of
 #    blocks, then B succeeds; t reads as empty (or is gone) and no buffer of
@@ -79,10 +79,7 @@ sub expected_digest
 # ---------------------------------------------------------------------------
 # setup
 # ---------------------------------------------------------------------------
-my $node = pw_node(
-	'concurrent_ddl',
-	'pg_uring.rings'        => '1',
-	'pg_uring.reaper_delay' => '500');
+my $node = pw_node('concurrent_ddl', 'pg_uring.rings' => '1');
 pgu_start($node);
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_buffercache');
 
@@ -97,15 +94,18 @@ for my $ddl ('TRUNCATE t', 'DROP TABLE t')
 
 	my $a = pgu_session($node, 'prewarmer');
 	my $b = pgu_session($node, 'ddl');
-	$a->query('SET pg_uring.test_hold_reap = on');
+	$a->query("SET pg_uring.test_pause = 'claim:300'");
+	my $off = -s $node->logfile;
+	pgu_pause_set($node);
 	$a->begin("SELECT pg_uring_prewarm('t')");
-	ok(pgu_poll(sub { pw_max_block($node, $a->pid) >= 0 || $a->done }),
-		"$ddl: A's slow prewarm is under way");
+	ok(pgu_wait_pause($node, 'prewarmer', 'claim (block 300)', $off),
+		"$ddl: A's prewarm is paused before block 300");
 	ok(!$a->done, "$ddl: A still running");
 	$b->begin($ddl);
 	ok(pgu_poll(sub { pw_wait_event($node, $b->pid) =~ /^Lock:/ || $b->done }),
 		"$ddl: B waits for a lock");
 	ok(!$b->done, "$ddl: B has not finished while A runs");
+	pgu_pause_release($node);
 	my ($out, $err) = $a->finish;
 	is($out, $nblocks, "$ddl: A completes and returns the number of blocks");
 	is($err, '', "$ddl: A: no error");
@@ -132,7 +132,6 @@ for my $ddl ('TRUNCATE t', 'DROP TABLE t')
 # ---------------------------------------------------------------------------
 # 2. prewarm and TRUNCATE started together, unslowed
 # ---------------------------------------------------------------------------
-$node->append_conf('postgresql.conf', "pg_uring.reaper_delay = 1\n");
 my %outcome;
 for my $round (1 .. 4)
 {

@@ -27,7 +27,9 @@
 # e. SIGKILL of the writer while its writes are submitted and not reaped
 #    (pg_uring.test_pause = 'write_submitted' holds the writer right after
 #    it submitted them; the reaper is SIGSTOPped so nobody else reaps them
-#    either, and continued right after the kill): the postmaster
+#    either, and continued right after the kill; with pg_uring.io_method =
+#    sync the writes are done by then, their slots completed, not yet
+#    reclaimed): the postmaster
 #    reinitialises, a new writer starts, committed data is intact (md5 of
 #    the rows against their formula), amcheck finds nothing, no IO slot in
 #    use but the new writer's.
@@ -288,7 +290,10 @@ pg_uring.test_pause = 'write_submitted'
 	ok(defined $reaper, 'SIGKILL: found the reaper');
 	my $obs = pgu_session($node, 'observer');
 	my $free_sql = 'SELECT count(*) FROM pg_buffercache WHERE relfilenode IS NULL';
-	my $sub_sql = blocks_sql("state = 'submitted' AND owner_pid = $w", $fn);
+	# (with pg_uring.io_method = sync a write is done inside its submission:
+	# the writer then holds them completed, not yet reclaimed)
+	my $state = pgu_io_method() eq 'sync' ? 'completed' : 'submitted';
+	my $sub_sql = blocks_sql("state = '$state' AND owner_pid = $w", $fn);
 	$obs->query($_) for $free_sql, $sub_sql, "SELECT pg_prewarm('b', 'buffer', 'main', 0, 0)";
 	$node->safe_psql('postgres', 'UPDATE d SET v = upper(v) WHERE id % 2 = 0');
 	my $expected = $node->safe_psql('postgres',
@@ -300,7 +305,7 @@ pg_uring.test_pause = 'write_submitted'
 	my $free = $obs->query($free_sql);
 	$obs->query("SELECT pg_prewarm('b', 'buffer', 'main', 0, " . ($free + 5) . ')');
 	ok(pgu_poll(sub { $obs->query($sub_sql) >= 40 }),
-		'SIGKILL: the writer has submitted writes of all 40 pages of d, not reaped');
+		"SIGKILL: the writer has writes of all 40 pages of d $state, not reaped");
 	$obs->quit;
 	my $off = -s $node->logfile;
 	pgu_log_allow(qr/background worker "pg_uring writer" \(PID $w\) was terminated by signal 9/);

@@ -56,6 +56,7 @@ sub pw_node
 		shared_buffers                  => '128MB',
 		max_parallel_workers_per_gather => '0',
 		jit                             => 'off',
+		PgUringTest::pgu_io_method_conf(%conf),
 		%conf);
 	$node->append_conf('postgresql.conf',
 		join('', map { "$_ = '$all{$_}'\n" } sort keys %all));

@@ -31,6 +31,11 @@
 #                     a session to log that it reached a pause point
 #   pgu_flip_check / pgu_start_io_uring_disabled
 #                     start a node while kernel.io_uring_disabled = 2
+#   pgu_io_method, pgu_io_method_conf
+#                     the IO method the suite runs under: PGU_TEST_IO_METHOD
+#                     (io_uring, the default, or sync); every node made by
+#                     pgu_node, pw_node or wr_node gets it as
+#                     pg_uring.io_method unless the test sets that itself
 #
 # Timeouts: every wait here is bounded by $PgUringTest::TIMEOUT seconds, and
 # the PostgreSQL::Test default (used by poll_query_until, wait_for_log and
@@ -54,7 +59,7 @@ our @EXPORT = qw(
   pgu_postmaster_pid pgu_flip_check pgu_start_io_uring_disabled
   pgu_data_file pgu_count_matches pgu_children pgu_sql_helpers pgu_poll
   pgu_psql pgu_pause_set pgu_pause_release pgu_wait_pause
-  pgu_track_node pgu_log_allow pgu_wait_up
+  pgu_track_node pgu_log_allow pgu_wait_up pgu_io_method pgu_io_method_conf
 );
 
 our $TIMEOUT = $ENV{PG_TEST_TIMEOUT_DEFAULT} || 60;
@@ -62,6 +67,23 @@ $PostgreSQL::Test::Utils::timeout_default = $TIMEOUT
   unless $ENV{PG_TEST_TIMEOUT_DEFAULT};
 
 my $sysctl_file = '/proc/sys/kernel/io_uring_disabled';
+
+# the IO method of the whole run (scripts/test.sh runs the 10x and 20x tests
+# under both)
+my $io_method = $ENV{PGU_TEST_IO_METHOD} // 'io_uring';
+die "PGU_TEST_IO_METHOD must be io_uring or sync, not '$io_method'\n"
+  unless $io_method eq 'io_uring' || $io_method eq 'sync';
+
+sub pgu_io_method { return $io_method; }
+
+# the setting for a node's %conf: ('pg_uring.io_method' => ...), unless the
+# test chose one
+sub pgu_io_method_conf
+{
+	my (%conf) = @_;
+	return () if exists $conf{'pg_uring.io_method'};
+	return ('pg_uring.io_method' => $io_method);
+}
 
 # value of kernel.io_uring_disabled to put back at exit, if we changed it
 my $restore_disabled;
@@ -135,6 +157,7 @@ sub pgu_node
 	$node->init;
 	my $text = "autovacuum = off\nmax_connections = 30\n";
 	$text .= "shared_preload_libraries = 'pg_uring'\n" if $preload;
+	%conf = (pgu_io_method_conf(%conf), %conf) if $preload;
 	for my $k (sort keys %conf)
 	{
 		$text .= "$k = '$conf{$k}'\n";
@@ -143,18 +166,29 @@ sub pgu_node
 	return $node;
 }
 
-# Start the node, create the extension and make sure the shared rings are
-# really io_uring rings.  If they are not because this host cannot create
-# io_uring instances at all, the whole test is skipped (it is about
-# io_uring behaviour; 002 and 005 cover synchronous mode).  If they are not
-# although a ring can be created now (someone flipped kernel.io_uring_disabled
-# while the node started), restart once.
+# Start the node, create the extension and make sure the shared rings are in
+# the mode the node was configured for.  For pg_uring.io_method = sync that is
+# 'sync'.  For io_uring they must really be io_uring rings.  If they are not
+# because this host cannot create io_uring instances at all, the whole test is
+# skipped (it is about io_uring behaviour; a skip fails scripts/test.sh unless
+# PGU_ALLOW_SKIPS=1).  If they are not although a ring can be created now
+# (someone flipped kernel.io_uring_disabled while the node started), restart
+# once.
 sub pgu_start
 {
 	my ($node) = @_;
 
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION IF NOT EXISTS pg_uring');
+	my $want = $node->safe_psql('postgres', 'SHOW pg_uring.io_method');
+	if ($want eq 'sync')
+	{
+		my $modes = $node->safe_psql('postgres',
+			"SELECT string_agg(DISTINCT mode, ',') FROM pg_uring_stats");
+		BAIL_OUT("pg_uring.io_method = sync, but the rings are in mode '$modes'")
+		  unless $modes eq 'sync';
+		return;
+	}
 	for my $attempt (1 .. 2)
 	{
 		my $modes = $node->safe_psql('postgres',

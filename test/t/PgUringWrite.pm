@@ -83,6 +83,7 @@ sub wr_node
 		max_parallel_workers_per_gather => '0',
 		jit                             => 'off',
 		log_statement                   => 'none',
+		PgUringTest::pgu_io_method_conf(%conf),
 		%conf);
 	$node->append_conf('postgresql.conf',
 		join('', map { "$_ = '$all{$_}'\n" } sort keys %all));
