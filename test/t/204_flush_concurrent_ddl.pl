@@ -57,27 +57,6 @@ sub wait_event
 	);
 }
 
-# d: $pages pages of 20 rows (192-byte tuples, fillfactor 50, so updates
-# stay on their page), frozen (no hint bit left to set) and checkpointed;
-# returns its relfilenode and file path
-sub create_d
-{
-	my ($db, $pages) = @_;
-	my $rows = 20 * $pages;
-	$node->safe_psql(
-		$db, qq{
-		DROP TABLE IF EXISTS d;
-		CREATE TABLE d (id int NOT NULL, v text NOT NULL) WITH (fillfactor = 50);
-		INSERT INTO d SELECT g, repeat(md5(g::text), 5) FROM generate_series(1, $rows) g;
-		VACUUM (FREEZE) d;
-		CHECKPOINT;
-	});
-	is($node->safe_psql($db, 'SELECT pg_relation_size(\'d\') / 8192'), $pages,
-		"d has $pages pages");
-	return split /\|/,
-	  $node->safe_psql($db, "SELECT pg_relation_filenode('d'), pg_relation_filepath('d')");
-}
-
 # Start the flush, wait until it holds staged writes of relfilenode $fn
 # (on blocks >= $minblock if given), start $ddl_sql in the other session,
 # wait until it waits on the buffer IO, with the writes still staged or in
@@ -150,7 +129,7 @@ my $offset = 0;
 # a. DROP TABLE
 # ---------------------------------------------------------------------------
 {
-	my ($fn, $path) = create_d('postgres', 40);
+	my ($fn, $path) = wr_create_d($node, 'postgres', 40);
 	dirty_d('postgres', 10);
 	my $dirty = wr_dirty($node, 'd');
 	cmp_ok($dirty, '>=', 10, "DROP: $dirty dirty buffers of d");
@@ -166,7 +145,7 @@ my $offset = 0;
 # b. TRUNCATE
 # ---------------------------------------------------------------------------
 {
-	my ($fn, $path) = create_d('postgres', 40);
+	my ($fn, $path) = wr_create_d($node, 'postgres', 40);
 	dirty_d('postgres', 10);
 	flush_against('TRUNCATE', $fn, 'SELECT pg_uring_flush()', 'TRUNCATE d');
 	my $size = wr_file_size($node, $path);
@@ -183,7 +162,7 @@ my $offset = 0;
 # c. VACUUM truncating the heap
 # ---------------------------------------------------------------------------
 {
-	my ($fn, $path) = create_d('postgres', 40);
+	my ($fn, $path) = wr_create_d($node, 'postgres', 40);
 	# rows on pages 0..19 stay; 20..39 are emptied by a first VACUUM that
 	# does not truncate, so they are dirty and empty: the flush writes them
 	# while the second VACUUM cuts them off (it skips the all-visible pages
@@ -231,7 +210,7 @@ my $offset = 0;
 # ---------------------------------------------------------------------------
 {
 	$node->safe_psql('postgres', 'CREATE DATABASE db2');
-	my ($fn) = create_d('db2', 20);
+	my ($fn) = wr_create_d($node, 'db2', 20);
 	my $dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'db2'");
 	my $dbdir = "base/$dboid";
 	ok(-d $node->data_dir . "/$dbdir", "DROP DATABASE: $dbdir exists");
@@ -247,7 +226,7 @@ my $offset = 0;
 # e. pg_uring_flush('d') holds its lock: DROP waits for it
 # ---------------------------------------------------------------------------
 {
-	my ($fn, $path) = create_d('postgres', 40);
+	my ($fn, $path) = wr_create_d($node, 'postgres', 40);
 	dirty_d('postgres', 20);
 	my $dirty = wr_dirty($node, 'd', toast => 1);
 	my ($n) = flush_against('flush(d) vs DROP', $fn, "SELECT pg_uring_flush('d')", 'DROP TABLE d',

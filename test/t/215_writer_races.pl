@@ -84,26 +84,6 @@ sub writer_pid
 	return @w == 1 ? $w[0] : undef;
 }
 
-# d in $db: $pages pages of 20 rows (fillfactor 50, so updates stay on their
-# page), frozen and checkpointed; returns its relfilenode and file path
-sub create_d
-{
-	my ($db, $pages) = @_;
-	my $rows = 20 * $pages;
-	$node->safe_psql(
-		$db, qq{
-		DROP TABLE IF EXISTS d;
-		CREATE TABLE d (id int NOT NULL, v text NOT NULL) WITH (fillfactor = 50);
-		INSERT INTO d SELECT g, repeat(md5(g::text), 5) FROM generate_series(1, $rows) g;
-		VACUUM (FREEZE) d;
-		CHECKPOINT;
-	});
-	is($node->safe_psql($db, "SELECT pg_relation_size('d') / 8192"), $pages,
-		"d has $pages pages");
-	return split /\|/,
-	  $node->safe_psql($db, "SELECT pg_relation_filenode('d'), pg_relation_filepath('d')");
-}
-
 # SQL: the number of blocks of relfilenode $fn's main fork that buffer writes
 # in pg_uring_ios (matching $where) cover (a write names its block range)
 sub blocks_sql
@@ -203,7 +183,7 @@ sub after_checks
 # a. DROP TABLE
 # ---------------------------------------------------------------------------
 {
-	my ($fn, $path) = create_d('postgres', 40);
+	my ($fn, $path) = wr_create_d($node, 'postgres', 40);
 	my ($obs, $ddl, $w) = hand_to_writer('DROP', 'postgres', $fn, 'UPDATE d SET v = upper(v)', 40);
 	ddl_against_writer('DROP', $obs, $ddl, $w, $fn, 'DROP TABLE d');
 	my $size = wr_file_size($node, $path);
@@ -218,7 +198,7 @@ sub after_checks
 # b. TRUNCATE
 # ---------------------------------------------------------------------------
 {
-	my ($fn, $path) = create_d('postgres', 40);
+	my ($fn, $path) = wr_create_d($node, 'postgres', 40);
 	my ($obs, $ddl, $w) = hand_to_writer('TRUNCATE', 'postgres', $fn, 'UPDATE d SET v = upper(v)', 40);
 	ddl_against_writer('TRUNCATE', $obs, $ddl, $w, $fn, 'TRUNCATE d');
 	my $size = wr_file_size($node, $path);
@@ -234,7 +214,7 @@ sub after_checks
 # c. VACUUM truncating the heap
 # ---------------------------------------------------------------------------
 {
-	my ($fn, $path) = create_d('postgres', 40);
+	my ($fn, $path) = wr_create_d($node, 'postgres', 40);
 	# rows on pages 0..19 stay; 20..39 are emptied by a VACUUM that does not
 	# truncate (after the restart, so the emptied pages are dirty at usage
 	# count 1: VACUUM's ring strategy does not raise it); the writer writes
@@ -263,7 +243,7 @@ sub after_checks
 # ---------------------------------------------------------------------------
 {
 	$node->safe_psql('postgres', 'CREATE DATABASE db2');
-	my ($fn) = create_d('db2', 20);
+	my ($fn) = wr_create_d($node, 'db2', 20);
 	my $dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'db2'");
 	my ($obs, $ddl, $w) = hand_to_writer('DROP DATABASE', 'db2', $fn, 'UPDATE d SET v = upper(v)', 20);
 	ddl_against_writer('DROP DATABASE', $obs, $ddl, $w, $fn, 'DROP DATABASE db2');
@@ -279,7 +259,7 @@ sub after_checks
 # e. SIGKILL with the writer's writes submitted and not reaped
 # ---------------------------------------------------------------------------
 {
-	my ($fn, $path) = create_d('postgres', 40);
+	my ($fn, $path) = wr_create_d($node, 'postgres', 40);
 	$node->append_conf('postgresql.conf', qq{
 pg_uring.test_pause = 'write_submitted'
 });

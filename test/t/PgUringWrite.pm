@@ -58,7 +58,7 @@ use PgUringTest qw(pgu_psql);
 our @EXPORT = qw(
   wr_node wr_linked_conf wr_stats wr_delta wr_dirty wr_dirty_total
   wr_filenodes wr_digest wr_amcheck wr_wait_restart wr_log_clean
-  wr_ios_of wr_file_size wr_wait_up wr_create_w
+  wr_ios_of wr_file_size wr_wait_up wr_create_w wr_create_d
 );
 
 my @stats_cols = qw(in_flight errors cancelled wal_flushes buffer_writes
@@ -248,6 +248,27 @@ sub wr_ios_of
 	return $node->safe_psql('postgres',
 		"SELECT count(*) FROM pg_uring_ios WHERE op LIKE 'buffer write%'
 		    AND target ~ '^rel [0-9]+/[0-9]+/$fn fork '$st");
+}
+
+# d in database $db: $pages pages of 20 rows (192-byte tuples, fillfactor 50,
+# so updates stay on their page), frozen (no hint bit left to set) and
+# checkpointed; one assertion (its size); returns its relfilenode and file path
+sub wr_create_d
+{
+	my ($node, $db, $pages) = @_;
+	my $rows = 20 * $pages;
+	$node->safe_psql(
+		$db, qq{
+		DROP TABLE IF EXISTS d;
+		CREATE TABLE d (id int NOT NULL, v text NOT NULL) WITH (fillfactor = 50);
+		INSERT INTO d SELECT g, repeat(md5(g::text), 5) FROM generate_series(1, $rows) g;
+		VACUUM (FREEZE) d;
+		CHECKPOINT;
+	});
+	Test::More::is($node->safe_psql($db, "SELECT pg_relation_size('d') / 8192"), $pages,
+		"d has $pages pages");
+	return split /\|/,
+	  $node->safe_psql($db, "SELECT pg_relation_filenode('d'), pg_relation_filepath('d')");
 }
 
 sub wr_create_w
