@@ -71,7 +71,9 @@
 #include "storage/ipc.h"
 #include "storage/bufmgr.h"
 #include "storage/checksum.h"
+#include "storage/condition_variable.h"
 #include "storage/md.h"
+#include "storage/proclist.h"
 #include "storage/shmem.h"
 #include "storage/smgr.h"
 #include "utils/memutils.h"
@@ -422,9 +424,40 @@ bufread_describe(PgUringSlot *slot, char *buf, size_t len)
 			 t->first_block + Max(t->nblocks, 1) - 1);
 }
 
+/*
+ * Does anyone sleep on this buffer's IO condition variable (core's WaitIO,
+ * pg_uring_complete_buffer_io)?  The wake-up list is read without its
+ * spinlock: a sleeper is on it before it looks at the buffer's state, so
+ * one that is already asleep is always seen; a stale answer only moves a
+ * completion by pg_uring.reaper_delay.
+ */
+bool
+pgu_buffer_io_waited(int buf_id)
+{
+	ConditionVariable *cv = BufferDescriptorGetIOCV(GetBufferDescriptor(buf_id));
+
+	return !proclist_is_empty(&cv->wakeup);
+}
+
+static bool
+bufread_has_waiters(PgUringSlot *slot)
+{
+	PgUringBufTarget *t = &slot->target.buf;
+	int			i;
+
+	if (!t->started)
+		return false;
+	for (i = 0; i < t->nblocks && i < PGU_MAX_COMBINE; i++)
+		if (t->buf_ids[i] >= 0 && t->buf_ids[i] < NBuffers &&
+			pgu_buffer_io_waited(t->buf_ids[i]))
+			return true;
+	return false;
+}
+
 static const PgUringOpInfo bufread_info = {
 	"buffer read", bufread_prep, bufread_sync, bufread_result_ok,
-	bufread_complete, bufread_abandon, bufread_describe
+	bufread_complete, bufread_abandon, bufread_describe, NULL,
+	bufread_has_waiters
 };
 
 void

@@ -346,6 +346,28 @@ pgu_io_acquire(PgUringHandle *h, int n)
 }
 
 /*
+ * Does any process sleep on the result of this submitted IO, as the op's
+ * has_waiters callback knows (a core backend in WaitIO on one of its
+ * buffers)?  Reads shared state without locks: a hint for the reaper
+ * (reaper.c via ring.c), which then drains the ring at once instead of
+ * leaving it to the issuer.  An issuer's own sleep on its slot
+ * (pg_uring.test_hold_reap) does not count: that setting exists to leave
+ * completions to others, and pg_uring.reaper_delay then says when the
+ * reaper steps in.
+ */
+bool
+pgu_io_slot_waited(PgUringSlot *slot)
+{
+	const PgUringOpInfo *info;
+
+	if (pg_atomic_read_u32(&slot->state) != PGU_SLOT_SUBMITTED)
+		return false;
+	pg_read_barrier();
+	info = slot->op < PGU_NUM_OPS ? op_table[slot->op] : NULL;
+	return info != NULL && info->has_waiters != NULL && info->has_waiters(slot);
+}
+
+/*
  * Submit staged slots to this backend's ring, in order.  Links never cross
  * a batch split: a batch is cut only after an IO without PGU_IO_LINK.
  */

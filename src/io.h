@@ -187,6 +187,14 @@ typedef struct PgUringOpInfo
 	void		(*describe) (PgUringSlot *slot, char *buf, size_t len);
 	/* owner only, as the slot is freed (after completion or abandon) */
 	void		(*release) (PgUringSlot *slot);
+
+	/*
+	 * Does a process outside pg_uring sleep on this submitted IO's result
+	 * (a core backend in WaitIO on one of its buffers)?  Any process, no
+	 * lock: a hint for the reaper, which then completes it at once instead
+	 * of after pg_uring.reaper_delay.  NULL: never.
+	 */
+	bool		(*has_waiters) (PgUringSlot *slot);
 } PgUringOpInfo;
 
 extern void pgu_register_op(PgUringOp op, const PgUringOpInfo *info);
@@ -222,5 +230,6 @@ extern void pgu_io_after_drain(void);
 extern void pgu_io_defer_after_drain(void (*fn) (void));
 extern PgUringSlot *pgu_slot_from_user_data(uint64 user_data);
 extern uint64 pgu_slot_user_data(PgUringSlot *slot);
+extern bool pgu_io_slot_waited(PgUringSlot *slot);
 
 #endif							/* PG_URING_IO_H */

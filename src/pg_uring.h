@@ -170,6 +170,7 @@ extern void pgu_pins_release_all(void);
 extern void pgu_pins_wait(void);
 extern void pgu_end_buffer_io(int buf_id, uint32 clear_bits, uint32 set_bits,
 							  bool written);
+extern bool pgu_buffer_io_waited(int buf_id);
 
 /* writeback.c */
 extern void pgu_writeback_register(void);

@@ -10,7 +10,10 @@
  * issuers pg_uring.reaper_delay to reap inline (the common, cheap case), and
  * then drains only rings whose completions from before that delay are still
  * unreaped.  So one wake-up covers a burst, and issuers keep doing most of
- * the reaping.
+ * the reaping.  Except where somebody sleeps on a completion that is ready
+ * (a core backend in WaitIO on a buffer pg_uring reads or writes: the op's
+ * has_waiters callback says so): that ring is drained at once, checked
+ * every 50 us during the delay.
  *
  * Invariants kept here: the reaper owns no IO slots and never submits; it
  * only drains, under the ring's completion lock like everybody else.  It
@@ -31,6 +34,7 @@
 #include "storage/latch.h"
 #include "storage/pmsignal.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
@@ -46,6 +50,56 @@ consume_eventfd(int fd)
 	/* non-blocking; the count is of no interest, only the reset */
 	while (read(fd, &value, sizeof(value)) == sizeof(value))
 		;
+}
+
+/* completions seen at wake-up that nobody has reaped yet, on ring i */
+static bool
+unreaped(int i, unsigned *tail_at_wake)
+{
+	PgUringRing *ring = pgu_ring(i);
+
+	return ring->active && (int) (tail_at_wake[i] - pgu_ring_cq_head(ring)) > 0;
+}
+
+/*
+ * The reaper's delay after a wake-up: until pg_uring.reaper_delay has
+ * passed or everything seen at wake-up is reaped.  Meanwhile, every
+ * WAITER_POLL_US, a ring whose unreaped completions somebody sleeps on is
+ * drained at once.  (The check looks only at the CQEs not yet reaped, under
+ * a conditional shared lock: cheap enough to repeat that often, and only
+ * while completions are waiting for their issuers.)
+ */
+#define WAITER_POLL_US 50
+
+static void
+wait_for_issuers(int nrings, unsigned *tail_at_wake)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), pgu_reaper_delay);
+
+	for (;;)
+	{
+		bool		left = false;
+		TimestampTz now;
+		int			i;
+
+		for (i = 0; i < nrings; i++)
+		{
+			if (!unreaped(i, tail_at_wake))
+				continue;
+			if (pgu_ring_cq_waited(pgu_ring(i)))
+				(void) pgu_ring_progress(pgu_ring(i), false);
+			if (unreaped(i, tail_at_wake))
+				left = true;
+		}
+		if (!left || ShutdownRequestPending)
+			return;
+		now = GetCurrentTimestamp();
+		if (now >= deadline)
+			return;
+		pg_usleep(Min(WAITER_POLL_US, deadline - now));
+		if (!PostmasterIsAlive())
+			proc_exit(1);
+	}
 }
 
 void
@@ -116,13 +170,13 @@ pgu_reaper_main(Datum arg)
 			tail_at_wake[i] = pgu_ring_cq_tail(ring);
 		}
 
-		/* give the issuers their chance to reap inline */
+		/*
+		 * Give the issuers their chance to reap inline, but complete at once
+		 * what somebody is sleeping on (a core backend in WaitIO knows no
+		 * ring and would sleep out the whole delay).
+		 */
 		if (pgu_reaper_delay > 0)
-		{
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 pgu_reaper_delay, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-		}
+			wait_for_issuers(nrings, tail_at_wake);
 
 		/* drain rings where something seen at wake-up is still unreaped */
 		for (i = 0; i < nrings; i++)

@@ -341,6 +341,37 @@ pgu_ring_cq_ready(PgUringRing *ring)
 }
 
 /*
+ * Is a completion that sits in the CQ, not yet reaped, awaited by someone
+ * (pgu_io_slot_waited)?  Looks at the CQEs between head and tail under the
+ * completion lock in shared mode, so nobody moves the head meanwhile; if
+ * the lock is taken, somebody is draining the ring already: false.
+ */
+bool
+pgu_ring_cq_waited(PgUringRing *ring)
+{
+	unsigned	head;
+	unsigned	tail;
+	unsigned	mask;
+	bool		waited = false;
+
+	if (!ring->active || pgu_ring_cq_ready(ring) == 0)
+		return false;
+	if (!LWLockConditionalAcquire(ring->complete_lock, LW_SHARED))
+		return false;
+	head = io_uring_smp_load_acquire(ring->uring.cq.khead);
+	tail = io_uring_smp_load_acquire(ring->uring.cq.ktail);
+	mask = *ring->uring.cq.kring_mask;
+	for (; head != tail && !waited; head++)
+	{
+		PgUringSlot *slot = pgu_slot_from_user_data(ring->uring.cq.cqes[head & mask].user_data);
+
+		waited = slot != NULL && pgu_io_slot_waited(slot);
+	}
+	LWLockRelease(ring->complete_lock);
+	return waited;
+}
+
+/*
  * Process every ready CQE.  Caller holds complete_lock.  Runs the op
  * callbacks on behalf of whichever backend owns each IO.
  */

@@ -446,9 +446,24 @@ static const PgUringOpInfo hint_info = {
 	NULL, NULL, hint_describe, NULL
 };
 
+/* a backend waits in WaitIO for one of the run's buffers (FlushBuffer, eviction) */
+static bool
+bufwrite_has_waiters(PgUringSlot *slot)
+{
+	PgUringWriteTarget *t = &slot->target.write;
+	int			i;
+
+	for (i = 0; i < t->npages && i < PGU_MAX_COMBINE; i++)
+		if (t->page_bufs[i] >= 0 && t->page_bufs[i] < NBuffers &&
+			pgu_buffer_io_waited(t->page_bufs[i]))
+			return true;
+	return false;
+}
+
 static const PgUringOpInfo bufwrite_info = {
 	"buffer write", bufwrite_prep, bufwrite_sync, bufwrite_result_ok,
-	bufwrite_complete, bufwrite_abandon, bufwrite_describe, bufwrite_release
+	bufwrite_complete, bufwrite_abandon, bufwrite_describe, bufwrite_release,
+	bufwrite_has_waiters
 };
 
 void
