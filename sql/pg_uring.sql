@@ -1,7 +1,8 @@
 --
 -- pg_uring regression tests: the SQL interface of the shared rings.
 -- Runs against an instance started by test/regress.sh with
--- pg_uring.rings = 2, pg_uring.queue_depth = 64, pg_uring.max_ios = 128.
+-- pg_uring.rings = 2, pg_uring.queue_depth = 64, pg_uring.max_ios = 128,
+-- pg_uring.bounce_buffers = 32.
 --
 CREATE EXTENSION pg_uring;
 
@@ -88,6 +89,12 @@ SELECT * FROM pg_uring_batch(ARRAY['fsync global/pg_control 0']);
 SELECT * FROM pg_uring_batch(ARRAY['nop', NULL]);
 SELECT * FROM pg_uring_batch(ARRAY[['nop'], ['nop']]);
 SELECT * FROM pg_uring_batch(array_fill('nop'::text, ARRAY[129]));
+-- reads land in bounce pages: at most pg_uring.bounce_buffers of them at once
+SELECT count(*) AS ios, count(*) FILTER (WHERE result = 512) AS ok
+  FROM pg_uring_batch(array_fill('read global/pg_control 0 512'::text, ARRAY[32]));
+SELECT * FROM pg_uring_batch(array_fill('read global/pg_control 0 512'::text, ARRAY[33]));
+-- one read makes the whole batch take bounce slots
+SELECT * FROM pg_uring_batch(array_cat(array_fill('nop'::text, ARRAY[32]), ARRAY['read global/pg_control 0 512']));
 
 -- a batch larger than a ring's submission queue is split between chains
 SELECT count(*) AS ios, count(*) FILTER (WHERE result = 0) AS ok
@@ -101,6 +108,8 @@ SELECT op, depth, ios, seconds > 0 AS timed
 SELECT * FROM pg_uring_bench('write', 10);
 SELECT * FROM pg_uring_bench('nop', 0);
 SELECT * FROM pg_uring_bench('nop', 10, 129);
+SELECT * FROM pg_uring_bench('read', 10, 33, pg_relation_filepath('pgu_t'));
+SELECT op, depth, ios FROM pg_uring_bench('read', 64, 32, pg_relation_filepath('pgu_t'));
 SELECT * FROM pg_uring_bench('read', 10, 1);
 SELECT * FROM pg_uring_bench('read', 10, 1, 'global/pg_filenode.map');
 

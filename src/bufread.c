@@ -538,7 +538,7 @@ pgu_reader_begin(Relation rel, ForkNumber fork, int depth)
 
 	r->rel = rel;
 	r->fork = fork;
-	r->depth = Max(1, Min(depth, pgu_io_nslots() / 2));
+	r->depth = Max(1, Min(depth, pgu_io_nslots_of(false) / 2));
 	r->nsegs = (int) (nblocks / ((BlockNumber) RELSEG_SIZE)) + 1;
 	r->seg_fds = palloc(sizeof(int) * r->nsegs);
 	for (i = 0; i < r->nsegs; i++)

@@ -4,9 +4,20 @@
  *	  The shared IO slot table: slot life cycle, ownership, results, and
  *	  waiting for one IO.
  *
- * Owns: the slot array, its free list, the per-slot bounce buffers (one
- * BLCKSZ page per slot, in shared memory, for ops that read into or write
- * from shared memory), and the op callback table.
+ * Owns: the slot array, its two free lists, the bounce pages (one BLCKSZ
+ * page, in shared memory, for each slot of the bounce class: ops that
+ * write a copy of a buffer or read a file into shared memory), and the op
+ * callback table.
+ *
+ * Two classes of slots, each with a free list of its own:
+ *	- pg_uring.bounce_buffers slots that each own a bounce page, for buffer
+ *	  writes and the SQL file reads (pg_uring_read_file, pg_uring_batch
+ *	  with reads, the read benchmark);
+ *	- pg_uring.max_ios slots without one, for reads straight into shared
+ *	  buffers, fsyncs, hints and NOPs.
+ * Neither class takes the other's slots, so reads (many, in flight a long
+ * time) never starve write-back, and the shared memory that pages cost
+ * grows with the writes that need them, not with max_ios.
  *
  * Invariants kept here:
  *	- A slot's generation changes every time it is handed out; user_data
@@ -39,12 +50,24 @@
 
 #include "ring.h"
 
-typedef struct PgUringIoShared
+/* one class of slots: [first, first + nslots) */
+typedef struct PgUringSlotClass
 {
-	slock_t		lock;			/* protects the free list */
+	int			first;
+	int			nslots;
 	int			free_head;
 	int			nfree;
+} PgUringSlotClass;
+
+#define CLASS_PLAIN		0
+#define CLASS_BOUNCE	1
+
+typedef struct PgUringIoShared
+{
+	slock_t		lock;			/* protects the free lists */
 	int			nslots;
+	int			nbounce;
+	PgUringSlotClass class[2];
 	ConditionVariable slot_freed;
 } PgUringIoShared;
 
@@ -84,15 +107,35 @@ pgu_op_info(int op)
 	return op_table[op];
 }
 
+/* every slot: pg_uring.bounce_buffers with a page, pg_uring.max_ios without */
+static int
+all_slots(void)
+{
+	return pgu_bounce_buffers + pgu_max_ios;
+}
+
 Size
 pgu_io_shmem_size(void)
 {
 	Size		size = MAXALIGN(sizeof(PgUringIoShared));
 
-	size = add_size(size, mul_size(pgu_max_ios, MAXALIGN(sizeof(PgUringSlot))));
+	size = add_size(size, mul_size(all_slots(), MAXALIGN(sizeof(PgUringSlot))));
 	size = add_size(size, BOUNCE_ALIGN);
-	size = add_size(size, mul_size(pgu_max_ios, BLCKSZ));
+	size = add_size(size, mul_size(pgu_bounce_buffers, BLCKSZ));
 	return size;
+}
+
+static void
+class_init(PgUringSlotClass *c, int first, int n)
+{
+	int			i;
+
+	c->first = first;
+	c->nslots = n;
+	c->nfree = n;
+	c->free_head = n > 0 ? first : -1;
+	for (i = first; i < first + n; i++)
+		slots[i].next_free = (i + 1 < first + n) ? i + 1 : -1;
 }
 
 void
@@ -106,32 +149,41 @@ pgu_io_shmem_init(void)
 	io_shared = (PgUringIoShared *) base;
 	slots = (PgUringSlot *) (base + MAXALIGN(sizeof(PgUringIoShared)));
 	bounce = (char *) TYPEALIGN(BOUNCE_ALIGN, (char *) slots +
-								pgu_max_ios * MAXALIGN(sizeof(PgUringSlot)));
+								all_slots() * MAXALIGN(sizeof(PgUringSlot)));
 	if (found)
 		return;
 
 	SpinLockInit(&io_shared->lock);
-	io_shared->nslots = pgu_max_ios;
-	io_shared->nfree = pgu_max_ios;
-	io_shared->free_head = 0;
+	io_shared->nslots = all_slots();
+	io_shared->nbounce = pgu_bounce_buffers;
 	ConditionVariableInit(&io_shared->slot_freed);
-	for (i = 0; i < pgu_max_ios; i++)
+	for (i = 0; i < io_shared->nslots; i++)
 	{
 		PgUringSlot *slot = &slots[i];
 
 		memset(slot, 0, sizeof(PgUringSlot));
 		pg_atomic_init_u32(&slot->state, PGU_SLOT_FREE);
-		slot->next_free = (i + 1 < pgu_max_ios) ? i + 1 : -1;
 		slot->owner_procno = -1;
 		slot->ring = -1;
 		ConditionVariableInit(&slot->cv);
 	}
+	class_init(&io_shared->class[CLASS_BOUNCE], 0, io_shared->nbounce);
+	class_init(&io_shared->class[CLASS_PLAIN], io_shared->nbounce,
+			   io_shared->nslots - io_shared->nbounce);
 }
 
+/* all slots, of both classes */
 int
 pgu_io_nslots(void)
 {
 	return io_shared->nslots;
+}
+
+/* slots of one class: with a bounce page, or without */
+int
+pgu_io_nslots_of(bool with_bounce)
+{
+	return io_shared->class[with_bounce ? CLASS_BOUNCE : CLASS_PLAIN].nslots;
 }
 
 PgUringSlot *
@@ -143,6 +195,8 @@ pgu_slot(int i)
 char *
 pgu_slot_bounce(int i)
 {
+	if (i < 0 || i >= io_shared->nbounce)
+		elog(PANIC, "pg_uring: IO slot %d has no bounce page", i);
 	return bounce + (Size) i * BLCKSZ;
 }
 
@@ -278,42 +332,43 @@ init_acquired(PgUringHandle *h, int n, int myring)
 }
 
 static bool
-take_free(PgUringHandle *h, int n)
+take_free(PgUringHandle *h, int n, int cls)
 {
+	PgUringSlotClass *c = &io_shared->class[cls];
 	int			i;
 
 	SpinLockAcquire(&io_shared->lock);
-	if (io_shared->nfree < n)
+	if (c->nfree < n)
 	{
 		SpinLockRelease(&io_shared->lock);
 		return false;
 	}
 	for (i = 0; i < n; i++)
 	{
-		h[i].slot = io_shared->free_head;
-		io_shared->free_head = slots[h[i].slot].next_free;
+		h[i].slot = c->free_head;
+		c->free_head = slots[h[i].slot].next_free;
 	}
-	io_shared->nfree -= n;
+	c->nfree -= n;
 	SpinLockRelease(&io_shared->lock);
 	return true;
 }
 
-/* Hand out n slots if they are free right now; never waits. */
-bool
-pgu_io_try_acquire(PgUringHandle *h, int n)
+/* Hand out n slots of a class if they are free right now; never waits. */
+static bool
+try_acquire(PgUringHandle *h, int n, int cls)
 {
 	pgu_require_loaded();
-	if (n <= 0 || n > io_shared->nslots)
+	if (n <= 0 || n > io_shared->class[cls].nslots)
 		return false;
 	pgu_register_callbacks();
-	if (!take_free(h, n))
+	if (!take_free(h, n, cls))
 		return false;
 	init_acquired(h, n, pgu_my_ring());
 	return true;
 }
 
-void
-pgu_io_acquire(PgUringHandle *h, int n)
+static void
+acquire(PgUringHandle *h, int n, int cls)
 {
 	int			myring;
 	bool		slept = false;
@@ -321,18 +376,26 @@ pgu_io_acquire(PgUringHandle *h, int n)
 	pgu_require_loaded();
 	if (n <= 0)
 		elog(ERROR, "pg_uring: invalid IO slot request of %d", n);
-	if (n > io_shared->nslots)
+	if (n > io_shared->class[cls].nslots)
+	{
+		if (cls == CLASS_BOUNCE)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("pg_uring: request for %d IO slots with a bounce page exceeds pg_uring.bounce_buffers (%d)",
+							n, io_shared->class[cls].nslots),
+					 errhint("Raise pg_uring.bounce_buffers or use a smaller batch or depth.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("pg_uring: request for %d IO slots exceeds pg_uring.max_ios (%d)",
-						n, io_shared->nslots),
+						n, io_shared->class[cls].nslots),
 				 errhint("Raise pg_uring.max_ios or use a smaller batch or depth.")));
+	}
 	pgu_register_callbacks();
 	myring = pgu_my_ring();
 
-	while (!take_free(h, n))
+	while (!take_free(h, n, cls))
 	{
-		/* table exhausted: help completions along, then sleep for a release */
+		/* class exhausted: help completions along, then sleep for a release */
 		if (!slept)
 			pgu_count(pgu_ring(myring), PGU_C_SLOT_WAITS, 1);
 		slept = true;
@@ -343,6 +406,32 @@ pgu_io_acquire(PgUringHandle *h, int n)
 	if (slept)
 		ConditionVariableCancelSleep();
 	init_acquired(h, n, myring);
+}
+
+/* slots without a bounce page: reads into shared buffers, fsyncs, hints */
+bool
+pgu_io_try_acquire(PgUringHandle *h, int n)
+{
+	return try_acquire(h, n, CLASS_PLAIN);
+}
+
+void
+pgu_io_acquire(PgUringHandle *h, int n)
+{
+	acquire(h, n, CLASS_PLAIN);
+}
+
+/* slots with a bounce page (pgu_slot_bounce): buffer writes, file reads */
+bool
+pgu_io_try_acquire_bounce(PgUringHandle *h, int n)
+{
+	return try_acquire(h, n, CLASS_BOUNCE);
+}
+
+void
+pgu_io_acquire_bounce(PgUringHandle *h, int n)
+{
+	acquire(h, n, CLASS_BOUNCE);
 }
 
 /*
@@ -508,11 +597,15 @@ pgu_io_release_slot(PgUringSlot *slot)
 	slot->owner_procno = -1;
 	pg_atomic_write_u32(&slot->state, PGU_SLOT_FREE);
 
-	SpinLockAcquire(&io_shared->lock);
-	slot->next_free = io_shared->free_head;
-	io_shared->free_head = index;
-	io_shared->nfree++;
-	SpinLockRelease(&io_shared->lock);
+	{
+		PgUringSlotClass *c = &io_shared->class[index < io_shared->nbounce ? CLASS_BOUNCE : CLASS_PLAIN];
+
+		SpinLockAcquire(&io_shared->lock);
+		slot->next_free = c->free_head;
+		c->free_head = index;
+		c->nfree++;
+		SpinLockRelease(&io_shared->lock);
+	}
 	my_slot_count--;
 }
 

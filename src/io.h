@@ -209,12 +209,15 @@ extern void pgu_close_file(int fd);
 extern Size pgu_io_shmem_size(void);
 extern void pgu_io_shmem_init(void);
 extern int	pgu_io_nslots(void);
+extern int	pgu_io_nslots_of(bool with_bounce);
 extern PgUringSlot *pgu_slot(int i);
 extern char *pgu_slot_bounce(int i);
 
 /* owner API */
 extern void pgu_io_acquire(PgUringHandle *h, int n);
 extern bool pgu_io_try_acquire(PgUringHandle *h, int n);
+extern void pgu_io_acquire_bounce(PgUringHandle *h, int n);
+extern bool pgu_io_try_acquire_bounce(PgUringHandle *h, int n);
 extern PgUringSlot *pgu_io_slot(PgUringHandle h);
 extern void pgu_io_submit(PgUringHandle *h, int n);
 extern void pgu_io_wait(PgUringHandle h);

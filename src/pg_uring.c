@@ -38,6 +38,7 @@ int			pgu_io_method = PGU_IO_METHOD_URING;
 int			pgu_nrings = 4;
 int			pgu_queue_depth = 256;
 int			pgu_max_ios = 1024;
+int			pgu_bounce_buffers = 192;
 int			pgu_reaper_delay = 1;
 bool		pgu_test_hold_reap = false;
 int			pgu_prewarm_depth = 64;
@@ -211,11 +212,18 @@ _PG_init(void)
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_uring.max_ios",
-							"Number of shared IO slots (IOs staged or in flight at once, server-wide).",
-							"Each slot also reserves one block of shared memory as a bounce buffer.",
+							"Number of shared IO slots for reads into shared buffers, fsyncs and hints (staged or in flight at once, server-wide).",
+							"Writes and file reads have slots of their own, pg_uring.bounce_buffers.",
 							&pgu_max_ios,
 							1024, 16, 65536,
 							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_uring.bounce_buffers",
+							"Shared memory pages, one IO slot each, for IOs that write a copy of a buffer or read a file.",
+							"Buffer writes, pg_uring_read_file, pg_uring_batch reads and the read benchmark use them; reads into shared buffers need none.",
+							&pgu_bounce_buffers,
+							192, 16, 32768,
+							PGC_POSTMASTER, GUC_UNIT_BLOCKS,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_uring.reaper_delay",
 							"How long the reaper leaves a completion to its issuer before processing it itself.",

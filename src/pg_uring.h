@@ -54,6 +54,7 @@ extern int	pgu_io_method;
 extern int	pgu_nrings;
 extern int	pgu_queue_depth;
 extern int	pgu_max_ios;
+extern int	pgu_bounce_buffers;
 extern int	pgu_reaper_delay;
 extern bool pgu_test_hold_reap;
 extern int	pgu_prewarm_depth;

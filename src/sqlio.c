@@ -140,8 +140,8 @@ pg_uring_read_file(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("requested length must be between 0 and %d", PGU_MAX_READ_FILE)));
-	/* a quarter of the table at most, so others are never starved of slots */
-	group = Max(1, Min(group, pgu_io_nslots() / 4));
+	/* a quarter of the bounce slots at most, so writes are never starved of them */
+	group = Max(1, Min(group, pgu_io_nslots_of(true) / 4));
 
 	result = palloc(VARHDRSZ + length);
 	PG_TRY();
@@ -157,7 +157,7 @@ pg_uring_read_file(PG_FUNCTION_ARGS)
 
 			CHECK_FOR_INTERRUPTS();
 			n = (int) Min((int64) group, (length - got + BLCKSZ - 1) / BLCKSZ);
-			pgu_io_acquire(h, n);
+			pgu_io_acquire_bounce(h, n);
 			for (i = 0; i < n; i++)
 			{
 				PgUringSlot *slot = pgu_io_slot(h[i]);
@@ -414,7 +414,13 @@ pg_uring_batch(PG_FUNCTION_ARGS)
 		for (i = 0; i < n; i++)
 			fds[i] = ops[i].path ? open_file(&files, ops[i].path) : -1;
 
-		pgu_io_acquire(h, n);
+		/* a batch with a read takes slots with bounce pages, all of them */
+		for (i = 0; i < n && ops[i].op != PGU_OP_READ; i++)
+			;
+		if (i < n)
+			pgu_io_acquire_bounce(h, n);
+		else
+			pgu_io_acquire(h, n);
 		for (i = 0; i < n; i++)
 		{
 			PgUringSlot *slot = pgu_io_slot(h[i]);
@@ -424,7 +430,7 @@ pg_uring_batch(PG_FUNCTION_ARGS)
 			slot->target.file.fd = fds[i];
 			slot->target.file.offset = ops[i].offset;
 			slot->target.file.len = ops[i].len;
-			slot->target.file.buf = pgu_slot_bounce(h[i].slot);
+			slot->target.file.buf = ops[i].op == PGU_OP_READ ? pgu_slot_bounce(h[i].slot) : NULL;
 		}
 		pgu_io_submit(h, n);
 		pgu_io_wait_many(h, n);
@@ -533,6 +539,7 @@ pg_uring_bench(PG_FUNCTION_ARGS)
 	double		sum = 0;
 	double		secs;
 	int64		i;
+	int			maxdepth;
 
 	pgu_require_loaded();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
@@ -553,10 +560,13 @@ pg_uring_bench(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ios must be between 1 and %d", PGU_BENCH_MAX_IOS)));
-	if (depth < 1 || depth > Min(PGU_BENCH_MAX_DEPTH, pgu_io_nslots()))
+	/* reads land in bounce pages: their own slots */
+	maxdepth = Min(PGU_BENCH_MAX_DEPTH, pgu_io_nslots_of(op == PGU_OP_READ));
+	if (depth < 1 || depth > maxdepth)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("depth must be between 1 and %d", Min(PGU_BENCH_MAX_DEPTH, pgu_io_nslots()))));
+				 errmsg("depth must be between 1 and %d", maxdepth),
+				 op == PGU_OP_READ ? errhint("The read benchmark uses the pg_uring.bounce_buffers slots.") : 0));
 	if (op == PGU_OP_READ)
 	{
 		if (PG_ARGISNULL(3))
@@ -597,7 +607,10 @@ pg_uring_bench(PG_FUNCTION_ARGS)
 		}
 
 		INSTR_TIME_SET_CURRENT(start);
-		pgu_io_acquire(h, nslots);
+		if (op == PGU_OP_READ)
+			pgu_io_acquire_bounce(h, nslots);
+		else
+			pgu_io_acquire(h, nslots);
 		for (i = 0; i < nslots; i++)
 		{
 			bench_setup(h[i], op, fd, nblocks);

@@ -994,7 +994,7 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 	make_room(wb);
 
 	/* a slot first: never wait for one while holding a claimed buffer */
-	if (!pgu_io_try_acquire(&h, 1))
+	if (!pgu_io_try_acquire_bounce(&h, 1))
 	{
 		bool		got = false;
 
@@ -1002,10 +1002,10 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 		while (!got && wb->count > 0)
 		{
 			reclaim_oldest(wb);
-			got = pgu_io_try_acquire(&h, 1);
+			got = pgu_io_try_acquire_bounce(&h, 1);
 		}
 		if (!got)
-			pgu_io_acquire(&h, 1);
+			pgu_io_acquire_bounce(&h, 1);
 	}
 
 	hits = pgBufferUsage.shared_blks_hit;
@@ -1151,7 +1151,7 @@ pgu_wb_begin(bool nowait, bool sync, int depth)
 	 * span of blocks written since the last one, every 8 times as many.
 	 */
 	wb->hint_pages = 8 * (nowait ? bgwriter_flush_after : checkpoint_flush_after);
-	wb->depth = Max(1, Min(depth, pgu_io_nslots() / 2));
+	wb->depth = Max(1, Min(depth, pgu_io_nslots_of(true) / 2));
 	wb->maxpins = Max(1, Min(WB_MAX_PINS, NBuffers / 8));
 	wb->fifo_cap = wb->depth + PGU_WAL_MAX_CHAIN + 1;
 	wb->fifo = palloc(sizeof(WbEntry) * wb->fifo_cap);

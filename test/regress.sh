@@ -28,6 +28,7 @@ bgwriter_lru_maxpages = 0
 pg_uring.rings = 2
 pg_uring.queue_depth = 64
 pg_uring.max_ios = 128
+pg_uring.bounce_buffers = 32
 fsync = on
 CONF
 
