@@ -10,9 +10,11 @@ OBJS = \
 	src/stats.o \
 	src/probe.o \
 	src/sqlio.o \
+	src/bufop.o \
 	src/bufread.o \
 	src/prewarm.o \
 	src/wal.o \
+	src/writeop.o \
 	src/writeback.o \
 	src/flush.o \
 	src/writer.o

@@ -1,12 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * bufread.c
- *	  Reading blocks into shared_buffers through the shared rings, and
- *	  completing such reads from any process.
+ *	  The reader: reading blocks of one relation fork into shared_buffers
+ *	  through the shared rings, with up to pg_uring.prewarm_depth reads in
+ *	  flight (pg_uring_prewarm and pg_uring_prewarm_blocks use it).
  *
- * Owns: the per-buffer map (int32[NBuffers], buffer id -> IO slot doing a
- * pg_uring read into it), the buffer-read op, and the reader object that
- * keeps up to pg_uring.prewarm_depth reads in flight for one relation fork.
+ * Owns: the reader object (its claims, runs of adjacent blocks, FIFO of
+ * reads, segment files, pins and failures).  The op these reads are
+ * (PGU_OP_BUFREAD: completion in any process), the per-buffer map and the
+ * pin budget are in bufop.c.
  *
  * PostgreSQL 15 cannot allocate a buffer and leave its read pending, so a
  * block is claimed with exported functions only (design.md section 4):
@@ -24,18 +26,11 @@
  * later be initialised over real rows.
  *
  * Invariants kept here:
- *	- Completion (in any process) verifies each page with flags 0 and never
- *	  ERRORs: success sets BM_VALID, failure sets BM_IO_ERROR and leaves the
- *	  buffer not valid, so the next reader redoes it through core and gets
- *	  core's error.  Either way BM_IO_IN_PROGRESS is cleared and the
- *	  buffer's IO condition variable broadcast.
  *	- The owner's pins outlive the kernel's access to the pages: pins are
  *	  dropped only after the slot completed, and on ERROR the reader waits
  *	  for all its IOs before anything can release a pin.
- *	- A claimed buffer is always in a slot before it can be left behind:
- *	  staged, never-submitted reads are undone by the op's abandon callback
- *	  (started ones: not valid, IO error, waiters woken; unstarted claims
- *	  need nothing but the unpin the resource owner does).
+ *	- A claimed buffer is always in a slot before it can be left behind
+ *	  (the op's abandon callback undoes staged, never-submitted reads).
  *	- The reader never calls ReadBuffer* on a block it has in flight: a
  *	  block found in the buffer mapping table is skipped before core is
  *	  asked for it.
@@ -43,16 +38,12 @@
  *	  AcquireExternalFD()), never a VFD, and closed only after every read on
  *	  them has completed.  Reads never cross a segment boundary.
  *	- At most PGU_MAX_PINS buffers (and 1/8 of shared_buffers) are pinned by
- *	  one reader, and every pin of a reader or a write-back is taken first
- *	  from a server-wide budget of a quarter of shared_buffers (pgu_pins_*),
- *	  so other sessions do not run out of unpinned buffers because of us.
+ *	  one reader, each also taken from the server-wide budget (bufop.c).
  *	- No claim is ever BM_IO_IN_PROGRESS while we can block: claims become
  *	  IO-in-progress only in start_run, right before they are submitted, and
  *	  the run being built while ReadBufferExtended runs for the next block
  *	  (which may wait for a content lock, or flush a victim) holds only
  *	  claims that anyone may read through core meanwhile.
- *	- The buffer's map entry is set and cleared in the same header-lock
- *	  hold as BM_IO_IN_PROGRESS, so a completion never erases a newer IO's.
  *
  *-------------------------------------------------------------------------
  */
@@ -65,25 +56,16 @@
 #include "common/relpath.h"
 #include "executor/instrument.h"
 #include "miscadmin.h"
-#include "port/pg_bitutils.h"
 #include "pgstat.h"
 #include "storage/buf_internals.h"
-#include "storage/ipc.h"
 #include "storage/bufmgr.h"
-#include "storage/checksum.h"
-#include "storage/condition_variable.h"
 #include "storage/md.h"
-#include "storage/proclist.h"
-#include "storage/shmem.h"
 #include "storage/smgr.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
 #include "ring.h"
 #include "bufread.h"
-
-/* not exported by a header in PostgreSQL 15 */
-extern bool ignore_checksum_failure;
 
 /* pins one reader may hold at once (and never more than 1/8 of the pool) */
 #define PGU_MAX_PINS 256
@@ -96,21 +78,6 @@ extern bool ignore_checksum_failure;
  * submit call anyway (so nothing is in flight and no worker is woken).
  */
 #define PGU_ASYNC_AFTER 2
-
-/* failed_mask has a bit per block of a read */
-StaticAssertDecl(PGU_MAX_COMBINE < 32, "PGU_MAX_COMBINE must fit failed_mask");
-
-static int32 *buf_io_map = NULL;
-
-/* pins held by pg_uring's readers and writers, server-wide */
-typedef struct PgUringPinBudget
-{
-	pg_atomic_uint32 held;
-	uint32		max;
-} PgUringPinBudget;
-
-static PgUringPinBudget *pin_budget = NULL;
-static int	my_pins = 0;		/* taken by this process */
 
 typedef struct ReadFailure
 {
@@ -151,378 +118,6 @@ struct PgUringReader
 	int			maxpending;
 	bool		readding;
 };
-
-/* ------------------------------------------------------------------------
- * Shared memory: the per-buffer map
- * ------------------------------------------------------------------------
- */
-Size
-pgu_bufread_shmem_size(void)
-{
-	return add_size(MAXALIGN(sizeof(PgUringPinBudget)), mul_size(NBuffers, sizeof(int32)));
-}
-
-void
-pgu_bufread_shmem_init(void)
-{
-	bool		found;
-	int			i;
-	char	   *base;
-
-	base = ShmemInitStruct("pg_uring buffer map", pgu_bufread_shmem_size(), &found);
-	pin_budget = (PgUringPinBudget *) base;
-	buf_io_map = (int32 *) (base + MAXALIGN(sizeof(PgUringPinBudget)));
-	if (found)
-		return;
-	pg_atomic_init_u32(&pin_budget->held, 0);
-	pin_budget->max = Max(16, NBuffers / 4);
-	for (i = 0; i < NBuffers; i++)
-		buf_io_map[i] = -1;
-}
-
-/* ------------------------------------------------------------------------
- * The server-wide pin budget of readers and writers
- * ------------------------------------------------------------------------
- */
-static void
-pins_exit(int code, Datum arg)
-{
-	pgu_pins_release_all();
-}
-
-/*
- * Take one pin from the budget, if it has one left.  Every buffer a reader
- * claims and every buffer a write-back pins is taken from it first, and
- * given back when the pin is dropped, so that all of pg_uring together
- * never holds more than a quarter of shared_buffers pinned: sessions on a
- * small pool do not run out of unpinned buffers because of us.
- */
-bool
-pgu_pins_try_reserve(void)
-{
-	static bool exit_registered = false;
-	uint32		cur = pg_atomic_read_u32(&pin_budget->held);
-
-	while (cur < pin_budget->max)
-	{
-		if (pg_atomic_compare_exchange_u32(&pin_budget->held, &cur, cur + 1))
-		{
-			if (!exit_registered)
-			{
-				/* per process, lazily: children start with an empty list */
-				before_shmem_exit(pins_exit, (Datum) 0);
-				exit_registered = true;
-			}
-			my_pins++;
-			return true;
-		}
-	}
-	return false;
-}
-
-void
-pgu_pins_release(int n)
-{
-	Assert(n >= 0 && n <= my_pins);
-	if (n <= 0)
-		return;
-	my_pins -= n;
-	pg_atomic_sub_fetch_u32(&pin_budget->held, (uint32) n);
-}
-
-/* ERROR, abort, exit: our pins are (or are about to be) gone */
-void
-pgu_pins_release_all(void)
-{
-	if (pin_budget != NULL)
-		pgu_pins_release(my_pins);
-}
-
-/*
- * The budget is spent and we hold no pin of our own to give back: other
- * processes' pins go as their IOs complete.  Nothing of ours is staged.
- */
-void
-pgu_pins_wait(void)
-{
-	CHECK_FOR_INTERRUPTS();
-	pgstat_report_wait_start(PG_WAIT_EXTENSION);
-	pg_usleep(1000L);
-	pgstat_report_wait_end();
-}
-
-/*
- * Writes (writeback.c) record their slot in the same map, so that whoever
- * waits on a buffer knows which ring to drain, whatever the IO.  Set with
- * the buffer header locked, as BM_IO_IN_PROGRESS is set (or, for the pages
- * of a combined write, while that IO of ours is in progress), and cleared
- * as it is cleared, in the same hold.
- */
-void
-pgu_bufmap_set(int buf_id, int slot)
-{
-	buf_io_map[buf_id] = slot;
-}
-
-
-/* ------------------------------------------------------------------------
- * The op: prep, sync, complete (any process), abandon, describe
- * ------------------------------------------------------------------------
- */
-static off_t
-seg_offset(BlockNumber blkno)
-{
-	return (off_t) (blkno % ((BlockNumber) RELSEG_SIZE)) * BLCKSZ;
-}
-
-static void
-bufread_prep(struct io_uring_sqe *sqe, PgUringSlot *slot)
-{
-	PgUringBufTarget *t = &slot->target.buf;
-
-	io_uring_prep_readv(sqe, t->fd, t->iov, t->nblocks, seg_offset(t->first_block));
-}
-
-static int32
-bufread_sync(PgUringSlot *slot)
-{
-	PgUringBufTarget *t = &slot->target.buf;
-	ssize_t		rc;
-
-	pgu_test_pause_at("sync_read", t->first_block);
-	rc = preadv(t->fd, t->iov, t->nblocks, seg_offset(t->first_block));
-	return rc < 0 ? -errno : (int32) rc;
-}
-
-static bool
-bufread_result_ok(PgUringSlot *slot, int32 result)
-{
-	return result == (int32) slot->target.buf.nblocks * BLCKSZ;
-}
-
-static bool
-page_ok(Page page, BlockNumber blkno)
-{
-	if (!PageIsVerifiedExtended(page, blkno, 0))
-		return false;
-
-	/*
-	 * With flags 0 PageIsVerifiedExtended still honours the *drainer's*
-	 * ignore_checksum_failure.  The owner's setting is applied when core
-	 * re-reads a failed block, so here a checksum mismatch always fails.
-	 */
-	if (ignore_checksum_failure && DataChecksumsEnabled() && !PageIsNew(page) &&
-		pg_checksum_page((char *) page, blkno) != ((PageHeader) page)->pd_checksum)
-		return false;
-	return true;
-}
-
-/*
- * End the IO on a shared buffer, a read or a write (writeback.c), in any
- * process: under the header lock clear BM_IO_IN_PROGRESS and clear_bits and
- * set set_bits; a write that landed (written) also clears BM_DIRTY and
- * BM_CHECKPOINT_NEEDED, unless the page was dirtied again meanwhile
- * (BM_JUST_DIRTIED).  Then forget the buffer's slot and wake whoever sleeps
- * on its IO.
- */
-void
-pgu_end_buffer_io(int buf_id, uint32 clear_bits, uint32 set_bits, bool written)
-{
-	BufferDesc *desc = GetBufferDescriptor(buf_id);
-	BlockNumber blkno = desc->tag.blockNum;
-	uint32		state;
-
-	state = LockBufHdr(desc);
-	Assert(state & BM_IO_IN_PROGRESS);
-	state &= ~(BM_IO_IN_PROGRESS | clear_bits);
-	state |= set_bits;
-	if (written && !(state & BM_JUST_DIRTIED))
-		state &= ~(BM_DIRTY | BM_CHECKPOINT_NEEDED);
-	/* in the same hold: once unlocked, a newer IO may set its own entry */
-	buf_io_map[buf_id] = -1;
-	UnlockBufHdr(desc, state);
-	pgu_test_pause_at("end_io", (int64) blkno);
-	ConditionVariableBroadcast(BufferDescriptorGetIOCV(desc));
-}
-
-static void
-finish_buffer(int buf_id, bool valid)
-{
-	if (valid)
-		pgu_end_buffer_io(buf_id, BM_IO_ERROR, BM_VALID, false);
-	else
-		pgu_end_buffer_io(buf_id, BM_VALID, BM_IO_ERROR, false);
-}
-
-/*
- * Runs in whichever process reaped the CQE.  No ERROR, no palloc, no lock
- * but buffer header spinlocks.
- */
-static void
-bufread_complete(PgUringSlot *slot)
-{
-	PgUringBufTarget *t = &slot->target.buf;
-	PgUringRing *ring = pgu_ring(slot->ring);
-	int32		res = slot->result;
-	uint32		failed = 0;
-	int			i;
-
-	if (t->fault != PGU_FAULT_NONE && t->fault_block >= t->first_block &&
-		t->fault_block < t->first_block + t->nblocks && res >= 0)
-	{
-		if (t->fault == PGU_FAULT_EIO)
-			res = -EIO;
-		else
-			res = Min(res, (int32) (t->fault_block - t->first_block) * BLCKSZ + BLCKSZ / 2);
-		slot->result = res;
-	}
-
-	for (i = 0; i < t->nblocks; i++)
-	{
-		Page		page = (Page) BufferGetBlock(t->buf_ids[i] + 1);
-		bool		valid;
-
-		valid = res >= (int32) (i + 1) * BLCKSZ &&
-			page_ok(page, t->first_block + i);
-		if (!valid)
-			failed |= (1U << i);
-		finish_buffer(t->buf_ids[i], valid);
-	}
-	t->failed_mask = failed;
-	pgu_count(ring, PGU_C_BUF_READS, 1);
-	pgu_count(ring, PGU_C_BUF_BLOCKS, t->nblocks);
-	if (failed)
-		pgu_count(ring, PGU_C_BUF_FAILURES, pg_popcount32(failed));
-}
-
-/*
- * A staged read that will never be submitted.  Its claims were never made
- * IO-in-progress unless the run was started: those are ended as failed (not
- * valid, waiters woken); unstarted claims are only pinned, not valid
- * buffers, which the resource owner unpins and anyone may read later.
- */
-static void
-bufread_abandon(PgUringSlot *slot)
-{
-	PgUringBufTarget *t = &slot->target.buf;
-	int			i;
-
-	if (t->started)
-		for (i = 0; i < t->nblocks; i++)
-			finish_buffer(t->buf_ids[i], false);
-	t->failed_mask = (1U << t->nblocks) - 1;	/* nblocks <= PGU_MAX_COMBINE */
-}
-
-static void
-bufread_describe(PgUringSlot *slot, char *buf, size_t len)
-{
-	PgUringBufTarget *t = &slot->target.buf;
-
-	snprintf(buf, len, "rel %u/%u/%u fork %s blocks %u-%u",
-			 t->rnode.spcNode, t->rnode.dbNode, t->rnode.relNode,
-			 forkNames[t->fork], t->first_block,
-			 t->first_block + Max(t->nblocks, 1) - 1);
-}
-
-/*
- * Does anyone sleep on this buffer's IO condition variable (core's WaitIO,
- * pg_uring_complete_buffer_io)?  The wake-up list is read without its
- * spinlock: a sleeper is on it before it looks at the buffer's state, so
- * one that is already asleep is always seen; a stale answer only moves a
- * completion by pg_uring.reaper_delay.
- */
-bool
-pgu_buffer_io_waited(int buf_id)
-{
-	ConditionVariable *cv = BufferDescriptorGetIOCV(GetBufferDescriptor(buf_id));
-
-	return !proclist_is_empty(&cv->wakeup);
-}
-
-static bool
-bufread_has_waiters(PgUringSlot *slot)
-{
-	PgUringBufTarget *t = &slot->target.buf;
-	int			i;
-
-	if (!t->started)
-		return false;
-	for (i = 0; i < t->nblocks && i < PGU_MAX_COMBINE; i++)
-		if (t->buf_ids[i] >= 0 && t->buf_ids[i] < NBuffers &&
-			pgu_buffer_io_waited(t->buf_ids[i]))
-			return true;
-	return false;
-}
-
-static const PgUringOpInfo bufread_info = {
-	"buffer read", bufread_prep, bufread_sync, bufread_result_ok,
-	bufread_complete, bufread_abandon, bufread_describe, NULL,
-	bufread_has_waiters
-};
-
-void
-pgu_bufread_register(void)
-{
-	pgu_register_op(PGU_OP_BUFREAD, &bufread_info);
-}
-
-/* ------------------------------------------------------------------------
- * Any backend waiting on a pg_uring buffer read
- * ------------------------------------------------------------------------
- */
-
-/*
- * If a pg_uring read is in progress on this shared buffer, complete it by
- * draining the ring it was submitted to (finishing every other IO that is
- * ready there too) instead of sleeping until its issuer reaps.  Returns
- * true if there was such a read.  For other extensions: call it before
- * waiting on a buffer that is BM_IO_IN_PROGRESS.
- */
-bool
-pg_uring_complete_buffer_io(int buffer)
-{
-	int			buf_id = buffer - 1;
-	BufferDesc *desc;
-	bool		helped = false;
-	bool		slept = false;
-
-	if (pgu_shared == NULL || buf_io_map == NULL || buffer <= 0 || buffer > NBuffers)
-		return false;
-	desc = GetBufferDescriptor(buf_id);
-	for (;;)
-	{
-		int			slotno = buf_io_map[buf_id];
-		PgUringSlot *slot;
-		uint32		state;
-
-		if (slotno < 0)
-			break;
-		state = pg_atomic_read_u32(&desc->state);
-		if (!(state & BM_IO_IN_PROGRESS))
-			break;
-		slot = pgu_slot(slotno);
-		if (pg_atomic_read_u32(&slot->state) != PGU_SLOT_SUBMITTED || slot->ring < 0)
-			break;				/* staged, not submitted: nothing to drain yet */
-		if (!helped)
-			pgu_count(pgu_ring(slot->ring), PGU_C_BUF_HELPED, 1);
-		helped = true;
-		if (pgu_ring(slot->ring)->active)
-			(void) pgu_ring_progress(pgu_ring(slot->ring), true);
-		else
-		{
-			/*
-			 * Synchronous mode: the submitter is running the IO itself and
-			 * wakes the buffer's waiters when it ends; nothing to drain.
-			 */
-			(void) ConditionVariableTimedSleep(BufferDescriptorGetIOCV(desc), 10,
-											   WAIT_EVENT_BUFFER_IO);
-			slept = true;
-		}
-	}
-	if (slept)
-		ConditionVariableCancelSleep();
-	return helped;
-}
 
 /* ------------------------------------------------------------------------
  * The reader
@@ -701,7 +296,7 @@ start_run(PgUringReader *r)
 		}
 		state |= BM_IO_IN_PROGRESS;
 		state &= ~BM_IO_ERROR;
-		buf_io_map[bufs[i]] = (int32) (slot - pgu_slot(0));
+		pgu_bufmap_set(bufs[i], (int32) (slot - pgu_slot(0)));
 		UnlockBufHdr(desc, state);
 		if (t->nblocks == 0)
 			t->first_block = blk0 + i;
@@ -992,8 +587,9 @@ claim_block(PgUringReader *r, BlockNumber blkno, int *buf_id)
 		if (existing_state & BM_IO_IN_PROGRESS)
 		{
 			/* being read (or written); if through a ring by another backend, help later */
-			if (buf_io_map[existing] >= 0 &&
-				pgu_slot(buf_io_map[existing])->owner_pid != MyProcPid)
+			int			io_slot = pgu_bufmap_get(existing);
+
+			if (io_slot >= 0 && pgu_slot(io_slot)->owner_pid != MyProcPid)
 				remember_foreign(r, existing);
 			return CLAIM_CACHED;
 		}

@@ -4,6 +4,9 @@
  *	  Module entry point: GUCs, shared memory hook chaining and the
  *	  registration of the reaper background worker.
  *
+ * The map of the subsystem's files is at the top of pg_uring.h;
+ * src/README.md walks one read and one write through them.
+ *
  * Invariants kept here:
  *	- Nothing is set up unless the library is in shared_preload_libraries;
  *	  loaded any other way it defines no hooks, and every SQL function

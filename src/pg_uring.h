@@ -11,16 +11,20 @@
  * Module map (one concern each):
  *	  pg_uring.c  _PG_init: GUCs, hook chaining, background worker registration
  *	  ring.c	  the shared rings: creation, teardown, submit, drain, kernel wait
- *	  io.c		  the shared IO slot table: life cycle, ownership, waiting
+ *	  io.c		  the IO slot table (slots with and without a bounce page):
+ *				  life cycle, ownership, the op table, waiting
  *	  fileops.c   generic ops: no-op, fsync/fdatasync, read into shared memory
  *	  reaper.c	  background worker that guarantees completions are processed
  *	  stats.c	  ring counters and the SQL functions over them
  *	  probe.c	  pg_uring_probe(): what io_uring can do on this host
  *	  sqlio.c	  SQL-callable file IO, batch and benchmark functions
- *	  bufread.c   reads into shared buffers; completion by any backend
+ *	  bufop.c	  the buffer-read op (completion by any backend), the per-buffer
+ *				  map, the pin budget, ending any pg_uring IO on a buffer
+ *	  bufread.c   the reader: claims, runs and a FIFO of reads of one fork
  *	  prewarm.c   pg_uring_prewarm and pg_uring_prewarm_blocks
  *	  wal.c		  WAL segment flushes through the rings; WAL durability record
- *	  writeback.c async writes of dirty shared buffers, linked behind WAL flushes
+ *	  writeop.c   the buffer-write ops and their completion by any backend
+ *	  writeback.c the write-back object: copies, WAL order, files, submission
  *	  flush.c	  pg_uring_flush(): a relation's or the pool's dirty buffers
  *	  writer.c	  the pg_uring writer: cleans buffers ahead of the clock sweep
  *
@@ -159,12 +163,13 @@ extern void pgu_require_loaded(void);
 extern int	pgu_my_ring(void);
 extern PgUringRing *pgu_ring(int i);
 
-/* bufread.c */
+/* bufop.c */
 extern Size pgu_bufread_shmem_size(void);
 extern void pgu_bufread_shmem_init(void);
 extern void pgu_bufread_register(void);
 PGDLLEXPORT extern bool pg_uring_complete_buffer_io(int buffer);
 extern void pgu_bufmap_set(int buf_id, int slot);
+extern int	pgu_bufmap_get(int buf_id);
 extern bool pgu_pins_try_reserve(void);
 extern void pgu_pins_release(int n);
 extern void pgu_pins_release_all(void);
@@ -173,7 +178,7 @@ extern void pgu_end_buffer_io(int buf_id, uint32 clear_bits, uint32 set_bits,
 							  bool written);
 extern bool pgu_buffer_io_waited(int buf_id);
 
-/* writeback.c */
+/* writeop.c */
 extern void pgu_writeback_register(void);
 
 /* wal.c */

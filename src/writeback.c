@@ -2,12 +2,13 @@
  *
  * writeback.c
  *	  Asynchronous writes of dirty shared buffers through the shared rings,
- *	  ordered behind the WAL they need, and their completion from any
- *	  process.
+ *	  ordered behind the WAL they need: the write-back object.
  *
- * Owns: the buffer-write op and the write-back object, which keeps up to
- * pg_uring.write_depth writes of one caller (pg_uring_flush or the writer)
- * in flight, with the segment files they write to.
+ * Owns: the write-back object, which keeps up to pg_uring.write_depth
+ * writes of one caller (pg_uring_flush or the writer) in flight, with the
+ * segment files they write to, the FIFO of its IOs and its submission
+ * policy.  The ops these writes are (completion in any process) are in
+ * writeop.c.
  *
  * A write mirrors core's FlushBuffer (design.md section 6) with exported
  * functions only: pin the buffer where it is (ReadRecentBuffer, which
@@ -32,16 +33,9 @@
  *	  the state, under the header lock).
  *	- A failed WAL fsync is a PANIC in the process that reaps it (wal.c),
  *	  after the writes linked behind it have come back cancelled.
- *	- Completion (any process) uses no file descriptor: it registers the
- *	  segment's fsync with the checkpointer first (inside a critical section,
- *	  so a full queue is never compacted with palloc).  If the queue is full,
- *	  the buffers stay BM_IO_IN_PROGRESS and the owner, which has the segment
- *	  open, fsyncs it when it reclaims the write or frees the slot (PANIC on
- *	  failure unless data_sync_retry).  Only then clear BM_IO_IN_PROGRESS
- *	  and BM_IO_ERROR, and BM_DIRTY and BM_CHECKPOINT_NEEDED only if
- *	  BM_JUST_DIRTIED is still clear; broadcast the buffer's IO condition
- *	  variable.  A failed, short or cancelled write keeps BM_DIRTY and sets
- *	  BM_IO_ERROR.
+ *	- Completion uses no file descriptor (writeop.c): a segment whose fsync
+ *	  the checkpointer could not take is fsynced here, by the owner, when it
+ *	  reclaims the write.
  *	- The owner's pin outlives the kernel's access to the file: it is
  *	  dropped only after the write completed.  DROP, TRUNCATE and DROP
  *	  DATABASE wait for that pin before they unlink or truncate, so no write
@@ -71,16 +65,14 @@
 #include "miscadmin.h"
 #include "storage/buf_internals.h"
 #include "storage/bufmgr.h"
-#include "storage/bufpage.h"
 #include "storage/fd.h"
-#include "storage/md.h"
-#include "storage/sync.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
 #include "ring.h"
 #include "wal.h"
 #include "writeback.h"
+#include "writeop.h"
 
 /* plain (unlinked) writes submitted together: this many SQEs or pages */
 #define WB_BATCH 16
@@ -95,13 +87,6 @@
 #define WB_MAX_PINS 1024
 /* segment files kept open only for the final fdatasync of a sync flush */
 #define WB_MAX_RETIRED 64
-
-typedef enum WriteOutcome
-{
-	WRITE_DONE,					/* the page reached the file */
-	WRITE_FAILED,				/* error, short write or cancelled */
-	WRITE_UNDONE				/* never submitted */
-} WriteOutcome;
 
 typedef struct WbFile
 {
@@ -174,320 +159,10 @@ struct PgUringWriteback
 	BlockNumber fail_block;
 };
 
-static char *segment_path(RelFileNode rnode, ForkNumber fork, BlockNumber segno);
-static void end_write(PgUringSlot *slot);
-
-/* ------------------------------------------------------------------------
- * The op: prep, sync, complete (any process), abandon, describe
- * ------------------------------------------------------------------------
- */
-static off_t
-seg_offset(BlockNumber blkno)
-{
-	return (off_t) (blkno % ((BlockNumber) RELSEG_SIZE)) * BLCKSZ;
-}
-
-static char *
-slot_page(PgUringSlot *slot)
-{
-	return pgu_slot_bounce((int) (slot - pgu_slot(0)));
-}
-
-static void
-bufwrite_prep(struct io_uring_sqe *sqe, PgUringSlot *slot)
-{
-	PgUringWriteTarget *t = &slot->target.write;
-
-	if (t->npages == 1)
-		io_uring_prep_write(sqe, t->fd, slot_page(slot), BLCKSZ, seg_offset(t->blkno));
-	else
-		io_uring_prep_writev(sqe, t->fd, t->iov, t->npages, seg_offset(t->blkno));
-}
-
-static int32
-bufwrite_sync(PgUringSlot *slot)
-{
-	PgUringWriteTarget *t = &slot->target.write;
-	ssize_t		rc;
-
-	rc = pwritev(t->fd, t->iov, t->npages, seg_offset(t->blkno));
-	return rc < 0 ? -errno : (int32) rc;
-}
-
-static bool
-bufwrite_result_ok(PgUringSlot *slot, int32 result)
-{
-	return result == (int32) slot->target.write.npages * BLCKSZ;
-}
-
-/* page i of the run a head slot writes */
-static PgUringWriteTarget *
-page_target(PgUringSlot *head, int i)
-{
-	return &pgu_slot(head->target.write.page_slots[i])->target.write;
-}
-
-static void
-finish_write(int buf_id, WriteOutcome outcome)
-{
-	if (outcome == WRITE_DONE)
-		pgu_end_buffer_io(buf_id, BM_IO_ERROR, 0, true);
-	else if (outcome == WRITE_FAILED)
-		pgu_end_buffer_io(buf_id, 0, BM_IO_ERROR, false);
-	else
-		pgu_end_buffer_io(buf_id, 0, 0, false);
-}
-
-/*
- * Runs in whichever process reaped the CQE: no ERROR, no palloc, no lock the
- * owner might hold (the checkpointer's request queue lock is never held by
- * an owner).
- */
-static void
-bufwrite_complete(PgUringSlot *slot)
-{
-	PgUringWriteTarget *t = &slot->target.write;
-	PgUringRing *ring = pgu_ring(slot->ring);
-	int			written = 0;
-	int			i;
-
-	t->sync_pending = false;
-	/*
-	 * pg_uring.test_fault "weio:N": the write covering block N fails;
-	 * "wshort:N": it ends in the middle of block N.
-	 */
-	for (i = 0; i < t->npages && slot->result >= 0; i++)
-	{
-		uint8		fault = page_target(slot, i)->fault;
-
-		if (fault == PGU_FAULT_EIO)
-			slot->result = -EIO;
-		else if (fault == PGU_FAULT_SHORT)
-			slot->result = Min(slot->result, i * BLCKSZ + BLCKSZ / 2);
-	}
-	if (slot->result > 0)
-		written = Min((int) t->npages, slot->result / BLCKSZ);
-	if (written > 0)
-	{
-		FileTag		tag;
-		bool		queued;
-
-		/* a run never crosses a segment: one request covers it */
-		memset(&tag, 0, sizeof(tag));
-		tag.handler = SYNC_HANDLER_MD;
-		tag.forknum = t->fork;
-		tag.rnode = t->rnode;
-		tag.segno = t->blkno / ((BlockNumber) RELSEG_SIZE);
-
-		/* a critical section keeps a full queue from being compacted (palloc) */
-		START_CRIT_SECTION();
-		queued = RegisterSyncRequest(&tag, SYNC_REQUEST, false);
-		END_CRIT_SECTION();
-		if (queued)
-			pgu_count(ring, PGU_C_SYNC_REQUESTS, 1);
-		else
-		{
-			/*
-			 * As core's register_dirty_segment, the segment must be synced
-			 * before the buffers are clean.  t->fd is a descriptor of the
-			 * owner's, meaningless here: the owner does it when it reclaims
-			 * the write (finish_pending_sync), and until then the buffers
-			 * stay BM_IO_IN_PROGRESS, so no checkpoint can pass them by.
-			 */
-			t->written = (uint8) written;
-			t->sync_pending = true;
-			return;
-		}
-	}
-	t->written = (uint8) written;
-	end_write(slot);
-}
-
-/*
- * Count a finished write and end the IO on its pages: the first t->written
- * reached the file, the others failed.
- */
-static void
-end_write(PgUringSlot *slot)
-{
-	PgUringWriteTarget *t = &slot->target.write;
-	PgUringRing *ring = pgu_ring(slot->ring);
-	int			i;
-
-	if (t->written > 0)
-		pgu_count(ring, PGU_C_BUF_WRITES, t->written);
-	if (t->written < t->npages)
-		pgu_count(ring, PGU_C_BUF_WRITE_FAILURES, t->npages - t->written);
-	for (i = 0; i < t->npages; i++)
-		finish_write(t->page_bufs[i], i < t->written ? WRITE_DONE : WRITE_FAILED);
-}
-
-/*
- * Owner only, when it reclaims a write or frees its slot: the completion
- * found the checkpointer's request queue full, so fsync the segment here,
- * through the owner's own descriptor, and only then end the IO on the
- * pages (clean if written).  A failed fsync is a PANIC, as in core, unless
- * data_sync_retry: then the pages stay dirty and the write counts as failed.
- */
-static void
-finish_pending_sync(PgUringSlot *slot)
-{
-	PgUringWriteTarget *t = &slot->target.write;
-	BlockNumber segno = t->blkno / ((BlockNumber) RELSEG_SIZE);
-	char	   *path;
-
-	if (!t->sync_pending)
-		return;
-	t->sync_pending = false;
-	path = segment_path(t->rnode, t->fork, segno);
-	if (pg_fsync(t->fd) < 0)
-	{
-		int			save_errno = errno;
-
-		errno = save_errno;
-		ereport(data_sync_elevel(ERROR) >= PANIC ? PANIC : WARNING,
-				(errcode_for_file_access(),
-				 errmsg("could not fsync file \"%s\": %m", path),
-				 errdetail("The checkpointer's request queue was full; the buffers written stay dirty.")));
-		slot->result = -save_errno;
-		t->written = 0;
-	}
-	else
-	{
-		pgu_count(pgu_ring(slot->ring), PGU_C_LOCAL_SYNCS, 1);
-		ereport(DEBUG1,
-				(errmsg_internal("pg_uring: fsynced \"%s\" itself: the checkpointer's request queue is full",
-								 path)));
-	}
-	pfree(path);
-	end_write(slot);
-}
-
-/* owner only, as the slot is freed (also on ERROR and exit) */
-static void
-bufwrite_release(PgUringSlot *slot)
-{
-	finish_pending_sync(slot);
-}
-
-/* owner only: a staged write that will never be submitted */
-static void
-bufwrite_abandon(PgUringSlot *slot)
-{
-	int			i;
-
-	for (i = 0; i < slot->target.write.npages; i++)
-		finish_write(slot->target.write.page_bufs[i], WRITE_UNDONE);
-}
-
-static void
-bufwrite_describe(PgUringSlot *slot, char *buf, size_t len)
-{
-	PgUringWriteTarget *t = &slot->target.write;
-
-	snprintf(buf, len, "rel %u/%u/%u fork %s blocks %u-%u lsn %X/%X%s",
-			 t->rnode.spcNode, t->rnode.dbNode, t->rnode.relNode,
-			 forkNames[t->fork], t->blkno, t->blkno + Max(t->npages, 1) - 1,
-			 LSN_FORMAT_ARGS(t->lsn), t->linked ? " behind WAL flush" : "");
-}
-
-static void
-page_describe(PgUringSlot *slot, char *buf, size_t len)
-{
-	PgUringWriteTarget *t = &slot->target.write;
-
-	snprintf(buf, len, "rel %u/%u/%u fork %s block %u: a page of the write in slot %d",
-			 t->rnode.spcNode, t->rnode.dbNode, t->rnode.relNode,
-			 forkNames[t->fork], t->blkno, t->head);
-}
-
-/* the head's completion or abandon finishes these pages: nothing of their own */
-static const PgUringOpInfo page_info = {
-	"buffer write page", NULL, NULL, NULL, NULL, NULL, page_describe, NULL
-};
-
-/*
- * Writeback hint: start the kernel writing back blocks we wrote (as core's
- * checkpoint_flush_after does), so a later fsync finds little left.  Only
- * a hint: its result is ignored.
- */
-static void
-hint_prep(struct io_uring_sqe *sqe, PgUringSlot *slot)
-{
-	io_uring_prep_sync_file_range(sqe, slot->target.file.fd, slot->target.file.len,
-								  slot->target.file.offset, SYNC_FILE_RANGE_WRITE);
-}
-
-static int32
-hint_sync(PgUringSlot *slot)
-{
-	int			rc;
-
-	rc = sync_file_range(slot->target.file.fd, (off_t) slot->target.file.offset,
-						 (off_t) slot->target.file.len, SYNC_FILE_RANGE_WRITE);
-	return rc < 0 ? -errno : 0;
-}
-
-static bool
-hint_result_ok(PgUringSlot *slot, int32 result)
-{
-	return result >= 0;
-}
-
-static void
-hint_describe(PgUringSlot *slot, char *buf, size_t len)
-{
-	snprintf(buf, len, "writeback of fd %d offset " UINT64_FORMAT " length %u",
-			 slot->target.file.fd, slot->target.file.offset, slot->target.file.len);
-}
-
-static const PgUringOpInfo hint_info = {
-	"writeback hint", hint_prep, hint_sync, hint_result_ok,
-	NULL, NULL, hint_describe, NULL
-};
-
-/* a backend waits in WaitIO for one of the run's buffers (FlushBuffer, eviction) */
-static bool
-bufwrite_has_waiters(PgUringSlot *slot)
-{
-	PgUringWriteTarget *t = &slot->target.write;
-	int			i;
-
-	for (i = 0; i < t->npages && i < PGU_MAX_COMBINE; i++)
-		if (t->page_bufs[i] >= 0 && t->page_bufs[i] < NBuffers &&
-			pgu_buffer_io_waited(t->page_bufs[i]))
-			return true;
-	return false;
-}
-
-static const PgUringOpInfo bufwrite_info = {
-	"buffer write", bufwrite_prep, bufwrite_sync, bufwrite_result_ok,
-	bufwrite_complete, bufwrite_abandon, bufwrite_describe, bufwrite_release,
-	bufwrite_has_waiters
-};
-
-void
-pgu_writeback_register(void)
-{
-	pgu_register_op(PGU_OP_BUFWRITE, &bufwrite_info);
-	pgu_register_op(PGU_OP_WRITEBACK_HINT, &hint_info);
-	pgu_register_op(PGU_OP_BUFWRITE_PAGE, &page_info);
-}
-
 /* ------------------------------------------------------------------------
  * Segment files
  * ------------------------------------------------------------------------
  */
-static char *
-segment_path(RelFileNode rnode, ForkNumber fork, BlockNumber segno)
-{
-	char	   *path = relpathperm(rnode, fork);
-
-	if (segno == 0)
-		return path;
-	return psprintf("%s.%u", path, segno);
-}
-
 static int
 wb_file(PgUringWriteback *wb, RelFileNode rnode, ForkNumber fork, BlockNumber segno)
 {
@@ -520,7 +195,7 @@ wb_file(PgUringWriteback *wb, RelFileNode rnode, ForkNumber fork, BlockNumber se
 		wb->files[free_entry].fd = -1;
 	}
 	/* the buffer we hold pinned keeps the file from being unlinked */
-	path = segment_path(rnode, fork, segno);
+	path = pgu_segment_path(rnode, fork, segno);
 	f = &wb->files[free_entry];
 	f->fd = pgu_open_file_mode(path, O_RDWR);
 	pfree(path);
@@ -839,7 +514,7 @@ reclaim_oldest(PgUringWriteback *wb)
 		int			i;
 
 		Assert(slot->op == PGU_OP_BUFWRITE);
-		finish_pending_sync(slot);
+		pgu_write_finish_pending_sync(slot);
 		written = t->written;
 		wb->nwritten += written;
 		pgBufferUsage.shared_blks_written += written;
@@ -1095,7 +770,7 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 	{
 		/* WAL not even written: never early, never IO_IN_PROGRESS meanwhile */
 		slot->op = PGU_OP_NOP;
-		finish_write(buf_id, WRITE_UNDONE);
+		pgu_write_finish(buf_id, WRITE_UNDONE);
 		pgu_io_release(&h, 1);
 		ReleaseBuffer(buffer);
 		pgu_pins_release(1);
@@ -1332,7 +1007,7 @@ sync_files(PgUringWriteback *wb)
 
 			if (res < 0)
 			{
-				char	   *path = segment_path(f->rnode, f->fork, f->segno);
+				char	   *path = pgu_segment_path(f->rnode, f->fork, f->segno);
 
 				pgu_io_release(h, n + 1);
 				errno = -res;
@@ -1410,7 +1085,7 @@ pgu_wb_finish(PgUringWriteback *wb)
 
 	if (wb->failed)
 	{
-		char	   *path = segment_path(wb->fail_rnode, wb->fail_fork,
+		char	   *path = pgu_segment_path(wb->fail_rnode, wb->fail_fork,
 										wb->fail_block / ((BlockNumber) RELSEG_SIZE));
 
 		if (wb->fail_result < 0)
