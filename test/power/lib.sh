@@ -153,6 +153,24 @@ power_cut() {
 	cp --sparse=always "$img" "$copy" || return 1
 	t2=$(date +%s%N)
 	say "power cut: process group $pgid killed (gone in $(((t1 - t0) / 1000000)) ms), $img copied to $copy in $(((t2 - t1) / 1000000)) ms ($(du -h "$copy" | cut -f1) used)"
+	group_reaped "$pgid"
+}
+# group_reaped PGID: wait (at most 60 s) until no process of the group is left,
+# not even a zombie.  The killed postmaster is an orphan that PID 1 reaps when
+# it gets to it (a second or two on these machines); until then its PID
+# exists, the copy's postmaster.pid names it, and PostgreSQL refuses to start
+# ("lock file already exists"), which a real power cut never causes.
+group_reaped() {
+	local i
+	for i in $(seq 1 600); do
+		if [ "$(ps -e -o pgid= | awk -v g="$1" '$1 == g' | wc -l)" -eq 0 ]; then
+			say "process group $1 reaped after $((i - 1))00 ms"
+			return 0
+		fi
+		sleep 0.1
+	done
+	say "process group $1 still has processes (zombies?) after 60 s: $(ps -e -o pid=,pgid=,stat=,comm= | awk -v g="$1" '$2 == g' | tr '\n' ';')"
+	return 0
 }
 
 # client_start NAME COMMAND...: a client loop as postgres in a session of its

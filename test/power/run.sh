@@ -187,8 +187,8 @@ scenario_cut() {
 scenario_recover() {
 	# what a reboot does: the socket directory (a /run on a real machine) no
 	# longer holds the killed server's socket and lock file; and say if the
-	# PID in the copy's postmaster.pid belongs to a live process now (PIDs
-	# wrap at 32768 here; a real power cut leaves no process alive)
+	# PID in the copy's postmaster.pid belongs to a process now (power_cut
+	# waited until the killed ones were reaped; PIDs wrap at 32768 here)
 	rm -f "$SOCK/.s.PGSQL.$PORT" "$SOCK/.s.PGSQL.$PORT.lock"
 	local old_pid
 	old_pid=$(head -1 "$PGDATA_CRASH/postmaster.pid" 2>/dev/null)

@@ -1,10 +1,13 @@
 
-# The shared IO slot table running out (pg_uring.max_ios = 16, its minimum).
+# The shared IO slot table running out: pg_uring.max_ios = 16 slots without
+# a bounce page and pg_uring.bounce_buffers = 16 with one, the minimum of
+# each (a batch with a file read and the read benchmark take slots with a
+# page, NOP batches and the NOP benchmark slots without).
 #
-# 1. Five sessions each issuing batches of 12 IOs, benches at depth 12 and
-#    16-block file reads at once: they have to wait for slots, and all of
-#    them finish with correct results; slot_waits counts the waits and no
-#    slot stays in use.
+# 1. Five sessions each issuing batches of 13 IOs with file reads, NOP and
+#    read benches at depth 12 and 16-block file reads at once: both classes
+#    run out, they have to wait for slots, and all of them finish with
+#    correct results; slot_waits counts the waits and no slot stays in use.
 # 2. Deterministically: a held session owns 12 slots; a second session's
 #    12-slot batch waits for slots, completes the held IOs while waiting,
 #    and both finish.
@@ -24,14 +27,16 @@ use PgUringTest;
 
 my $node = pgu_node(
 	'slots',
-	'pg_uring.max_ios' => 16,
-	'pg_uring.rings'   => 2);
+	'pg_uring.max_ios'        => 16,
+	'pg_uring.bounce_buffers' => 16,
+	'pg_uring.rings'          => 2);
 pgu_start($node);
 pgu_sql_helpers($node);
 my ($path, $size) = pgu_data_file($node);
 my $nblocks = int(($size + 8191) / 8192);
 cmp_ok($nblocks, '>', 16, "data file has more blocks ($nblocks) than there are slots");
 is($node->safe_psql('postgres', 'SHOW pg_uring.max_ios'), '16', 'max_ios is 16');
+is($node->safe_psql('postgres', 'SHOW pg_uring.bounce_buffers'), '128kB', 'bounce_buffers is 16 pages');
 
 # ---------------------------------------------------------------------------
 # 1. concurrent sessions competing for 16 slots
