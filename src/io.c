@@ -50,10 +50,9 @@
 
 #include "ring.h"
 
-/* one class of slots: [first, first + nslots) */
+/* one class of slots: the bounce class is [0, nslots), the plain one follows */
 typedef struct PgUringSlotClass
 {
-	int			first;
 	int			nslots;
 	int			free_head;
 	int			nfree;
@@ -66,7 +65,6 @@ typedef struct PgUringIoShared
 {
 	slock_t		lock;			/* protects the free lists */
 	int			nslots;
-	int			nbounce;
 	PgUringSlotClass class[2];
 	ConditionVariable slot_freed;
 } PgUringIoShared;
@@ -130,7 +128,6 @@ class_init(PgUringSlotClass *c, int first, int n)
 {
 	int			i;
 
-	c->first = first;
 	c->nslots = n;
 	c->nfree = n;
 	c->free_head = n > 0 ? first : -1;
@@ -155,7 +152,6 @@ pgu_io_shmem_init(void)
 
 	SpinLockInit(&io_shared->lock);
 	io_shared->nslots = all_slots();
-	io_shared->nbounce = pgu_bounce_buffers;
 	ConditionVariableInit(&io_shared->slot_freed);
 	for (i = 0; i < io_shared->nslots; i++)
 	{
@@ -167,9 +163,9 @@ pgu_io_shmem_init(void)
 		slot->ring = -1;
 		ConditionVariableInit(&slot->cv);
 	}
-	class_init(&io_shared->class[CLASS_BOUNCE], 0, io_shared->nbounce);
-	class_init(&io_shared->class[CLASS_PLAIN], io_shared->nbounce,
-			   io_shared->nslots - io_shared->nbounce);
+	class_init(&io_shared->class[CLASS_BOUNCE], 0, pgu_bounce_buffers);
+	class_init(&io_shared->class[CLASS_PLAIN], pgu_bounce_buffers,
+			   io_shared->nslots - pgu_bounce_buffers);
 }
 
 /* all slots, of both classes */
@@ -195,7 +191,7 @@ pgu_slot(int i)
 char *
 pgu_slot_bounce(int i)
 {
-	if (i < 0 || i >= io_shared->nbounce)
+	if (i < 0 || i >= io_shared->class[CLASS_BOUNCE].nslots)
 		elog(PANIC, "pg_uring: IO slot %d has no bounce page", i);
 	return bounce + (Size) i * BLCKSZ;
 }
@@ -598,7 +594,7 @@ pgu_io_release_slot(PgUringSlot *slot)
 	pg_atomic_write_u32(&slot->state, PGU_SLOT_FREE);
 
 	{
-		PgUringSlotClass *c = &io_shared->class[index < io_shared->nbounce ? CLASS_BOUNCE : CLASS_PLAIN];
+		PgUringSlotClass *c = &io_shared->class[index < io_shared->class[CLASS_BOUNCE].nslots ? CLASS_BOUNCE : CLASS_PLAIN];
 
 		SpinLockAcquire(&io_shared->lock);
 		slot->next_free = c->free_head;

@@ -180,14 +180,8 @@ pgu_reaper_main(Datum arg)
 
 		/* drain rings where something seen at wake-up is still unreaped */
 		for (i = 0; i < nrings; i++)
-		{
-			PgUringRing *ring = pgu_ring(i);
-
-			if (!ring->active)
-				continue;
-			if ((int) (tail_at_wake[i] - pgu_ring_cq_head(ring)) > 0)
-				(void) pgu_ring_progress(ring, false);
-		}
+			if (unreaped(i, tail_at_wake))
+				(void) pgu_ring_progress(pgu_ring(i), false);
 	}
 
 	/*
