@@ -53,6 +53,11 @@ int			pgu_writer_delay = 50;
 int			pgu_writer_max_pages = 512;
 bool		pgu_test_wal_fault = false;
 int			pgu_test_write_delay = 0;
+bool		pgu_readahead = true;
+int			pgu_readahead_distance = 64;
+bool		pgu_readahead_seqscan = true;
+bool		pgu_readahead_bitmapscan = true;
+bool		pgu_readahead_indexscan = true;
 
 static const struct config_enum_entry io_method_options[] = {
 	{"io_uring", PGU_IO_METHOD_URING, false},
@@ -305,6 +310,41 @@ _PG_init(void)
 							0, 0, 60000,
 							PGC_SUSET, GUC_NOT_IN_SAMPLE | GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_uring.readahead",
+							 "Ordinary queries read ahead through the shared rings.",
+							 "Sequential, bitmap heap and index scans of heap tables in shared buffers; plans and EXPLAIN are unchanged.",
+							 &pgu_readahead,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_uring.readahead_distance",
+							"Most blocks one scan reads ahead of where it is.",
+							"The distance starts small and grows while the scan keeps needing what was read ahead; a sequential scan with a ring strategy stays within its ring.",
+							&pgu_readahead_distance,
+							64, 1, 1024,
+							PGC_USERSET, GUC_UNIT_BLOCKS,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_uring.readahead_seqscan",
+							 "Sequential scans (serial and parallel) read ahead, if pg_uring.readahead is on.",
+							 NULL,
+							 &pgu_readahead_seqscan,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_uring.readahead_bitmapscan",
+							 "Bitmap heap scans read ahead, if pg_uring.readahead is on.",
+							 NULL,
+							 &pgu_readahead_bitmapscan,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_uring.readahead_indexscan",
+							 "Index scans and index-only scans (btree) read their heap blocks ahead, if pg_uring.readahead is on.",
+							 NULL,
+							 &pgu_readahead_indexscan,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_uring");
 
 	pgu_fileops_register();

@@ -72,6 +72,11 @@ extern int	pgu_writer_delay;
 extern int	pgu_writer_max_pages;
 extern bool pgu_test_wal_fault;
 extern int	pgu_test_write_delay;
+extern bool pgu_readahead;
+extern int	pgu_readahead_distance;
+extern bool pgu_readahead_seqscan;
+extern bool pgu_readahead_bitmapscan;
+extern bool pgu_readahead_indexscan;
 
 /*
  * Per-ring counters.  The order here is the order of the columns of
