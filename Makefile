@@ -13,6 +13,7 @@ OBJS = \
 	src/bufop.o \
 	src/bufread.o \
 	src/prewarm.o \
+	src/readahead.o \
 	src/wal.o \
 	src/writeop.o \
 	src/writeback.o \
@@ -20,7 +21,7 @@ OBJS = \
 	src/writer.o
 
 EXTENSION = pg_uring
-DATA = pg_uring--1.0.sql
+DATA = pg_uring--1.0.sql pg_uring--1.0--1.1.sql
 PGFILEDESC = "pg_uring - shared io_uring rings"
 
 # the regression suite runs against a temporary instance that test/regress.sh

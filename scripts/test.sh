@@ -136,7 +136,7 @@ if [ "${PGU_SKIP_CASSERT:-0}" != 1 ]; then
 	cassert_pgc="$CASSERT_PREFIX/bin/pg_config"
 	# objects are compiled against one server's headers: build apart
 	build=$(mktemp -d /var/tmp/pg_uring-cassert-build.XXXXXX)
-	cp -a "$top/src" "$top/Makefile" "$top/pg_uring.control" "$top/pg_uring--1.0.sql" "$build/"
+	cp -a "$top/src" "$top/Makefile" "$top/pg_uring.control" "$top"/pg_uring--*.sql "$build/"
 	rm -f "$build"/src/*.o "$build"/*.so
 	make -s -C "$build" PG_CONFIG="$cassert_pgc" with_llvm=no PGU_EXTRA_CFLAGS=-Werror
 	make -s -C "$build" PG_CONFIG="$cassert_pgc" with_llvm=no install

@@ -43,6 +43,7 @@
 #include "storage/checksum.h"
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
+#include "storage/proc.h"
 #include "storage/proclist.h"
 #include "storage/shmem.h"
 #include "utils/wait_event.h"
@@ -138,7 +139,8 @@ pgu_pins_try_reserve(void)
 void
 pgu_pins_release(int n)
 {
-	Assert(n >= 0 && n <= my_pins);
+	/* an abort may have given back everything already (release_all) */
+	n = Min(n, my_pins);
 	if (n <= 0)
 		return;
 	my_pins -= n;
@@ -240,19 +242,24 @@ page_ok(Page page, BlockNumber blkno)
 }
 
 /*
- * End the IO on a shared buffer, a read or a write (writeop.c), in any
- * process: under the header lock clear BM_IO_IN_PROGRESS and clear_bits and
- * set set_bits; a write that landed (written) also clears BM_DIRTY and
- * BM_CHECKPOINT_NEEDED, unless the page was dirtied again meanwhile
- * (BM_JUST_DIRTIED).  Then forget the buffer's slot and wake whoever sleeps
- * on its IO.
+ * End the IO on a shared buffer, in any process: under the header lock
+ * clear BM_IO_IN_PROGRESS and clear_bits and set set_bits; a write that
+ * landed (written) also clears BM_DIRTY and BM_CHECKPOINT_NEEDED, unless the
+ * page was dirtied again meanwhile (BM_JUST_DIRTIED); an IO that holds a
+ * pin of its own (unpin, read-ahead: design.md section 7) drops it in the
+ * same hold, so nobody ever sees a buffer that is done but still pinned by
+ * an IO, and wakes a cleanup-lock waiter (VACUUM) that our pin was the last
+ * one in the way of, as UnpinBuffer does.  Then forget the buffer's slot
+ * and wake whoever sleeps on its IO.
  */
-void
-pgu_end_buffer_io(int buf_id, uint32 clear_bits, uint32 set_bits, bool written)
+static void
+end_buffer_io(int buf_id, uint32 clear_bits, uint32 set_bits, bool written,
+			  bool unpin)
 {
 	BufferDesc *desc = GetBufferDescriptor(buf_id);
 	BlockNumber blkno = desc->tag.blockNum;
 	uint32		state;
+	int			pin_waiter = -1;
 
 	state = LockBufHdr(desc);
 	Assert(state & BM_IO_IN_PROGRESS);
@@ -260,20 +267,39 @@ pgu_end_buffer_io(int buf_id, uint32 clear_bits, uint32 set_bits, bool written)
 	state |= set_bits;
 	if (written && !(state & BM_JUST_DIRTIED))
 		state &= ~(BM_DIRTY | BM_CHECKPOINT_NEEDED);
+	if (unpin)
+	{
+		Assert(BUF_STATE_GET_REFCOUNT(state) > 0);
+		state -= BUF_REFCOUNT_ONE;
+		if ((state & BM_PIN_COUNT_WAITER) && BUF_STATE_GET_REFCOUNT(state) == 1)
+		{
+			pin_waiter = desc->wait_backend_pgprocno;
+			state &= ~BM_PIN_COUNT_WAITER;
+		}
+	}
 	/* in the same hold: once unlocked, a newer IO may set its own entry */
 	buf_io_map[buf_id] = -1;
 	UnlockBufHdr(desc, state);
 	pgu_test_pause_at("end_io", (int64) blkno);
 	ConditionVariableBroadcast(BufferDescriptorGetIOCV(desc));
+	if (pin_waiter >= 0)
+		ProcSendSignal(pin_waiter);
+}
+
+/* a read or a write (writeop.c) of a buffer the owner keeps pinned */
+void
+pgu_end_buffer_io(int buf_id, uint32 clear_bits, uint32 set_bits, bool written)
+{
+	end_buffer_io(buf_id, clear_bits, set_bits, written, false);
 }
 
 static void
-finish_buffer(int buf_id, bool valid)
+finish_buffer(int buf_id, bool valid, bool unpin)
 {
 	if (valid)
-		pgu_end_buffer_io(buf_id, BM_IO_ERROR, BM_VALID, false);
+		end_buffer_io(buf_id, BM_IO_ERROR, BM_VALID, false, unpin);
 	else
-		pgu_end_buffer_io(buf_id, BM_VALID, BM_IO_ERROR, false);
+		end_buffer_io(buf_id, BM_VALID, BM_IO_ERROR, false, unpin);
 }
 
 /*
@@ -287,6 +313,7 @@ bufread_complete(PgUringSlot *slot)
 	PgUringRing *ring = pgu_ring(slot->ring);
 	int32		res = slot->result;
 	uint32		failed = 0;
+	int			waited = 0;
 	int			i;
 
 	if (t->fault != PGU_FAULT_NONE && t->fault_block >= t->first_block &&
@@ -308,13 +335,28 @@ bufread_complete(PgUringSlot *slot)
 			page_ok(page, t->first_block + i);
 		if (!valid)
 			failed |= (1U << i);
-		finish_buffer(t->buf_ids[i], valid);
+		/* a core backend already asleep on a block we read ahead */
+		if (t->readahead && pgu_buffer_io_waited(t->buf_ids[i]))
+			waited++;
+		finish_buffer(t->buf_ids[i], valid, t->io_pinned);
 	}
 	t->failed_mask = failed;
-	pgu_count(ring, PGU_C_BUF_READS, 1);
-	pgu_count(ring, PGU_C_BUF_BLOCKS, t->nblocks);
-	if (failed)
-		pgu_count(ring, PGU_C_BUF_FAILURES, pg_popcount32(failed));
+	if (t->readahead)
+	{
+		pgu_count(ring, PGU_C_RA_READS, 1);
+		pgu_count(ring, PGU_C_RA_BLOCKS, t->nblocks);
+		if (failed)
+			pgu_count(ring, PGU_C_RA_FAILURES, pg_popcount32(failed));
+		if (waited)
+			pgu_count(ring, PGU_C_RA_WAITED, waited);
+	}
+	else
+	{
+		pgu_count(ring, PGU_C_BUF_READS, 1);
+		pgu_count(ring, PGU_C_BUF_BLOCKS, t->nblocks);
+		if (failed)
+			pgu_count(ring, PGU_C_BUF_FAILURES, pg_popcount32(failed));
+	}
 }
 
 /*
@@ -331,7 +373,7 @@ bufread_abandon(PgUringSlot *slot)
 
 	if (t->started)
 		for (i = 0; i < t->nblocks; i++)
-			finish_buffer(t->buf_ids[i], false);
+			finish_buffer(t->buf_ids[i], false, t->io_pinned);
 	t->failed_mask = (1U << t->nblocks) - 1;	/* nblocks <= PGU_MAX_COMBINE */
 }
 

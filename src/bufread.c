@@ -117,6 +117,9 @@ struct PgUringReader
 	int			npending;
 	int			maxpending;
 	bool		readding;
+	/* read-ahead (pgu_reader_begin_readahead) */
+	bool		readahead;		/* IO-owned pins, never waits, failures not ours */
+	BufferAccessStrategy strategy;	/* the scan's: claims go through its ring */
 };
 
 /* ------------------------------------------------------------------------
@@ -124,11 +127,10 @@ struct PgUringReader
  * ------------------------------------------------------------------------
  */
 
-PgUringReader *
-pgu_reader_begin(Relation rel, ForkNumber fork, int depth)
+static PgUringReader *
+reader_create(Relation rel, ForkNumber fork, int depth, BlockNumber nblocks)
 {
 	PgUringReader *r = palloc0(sizeof(PgUringReader));
-	BlockNumber nblocks = RelationGetNumberOfBlocksInFork(rel, fork);
 	int			i;
 
 	r->rel = rel;
@@ -147,6 +149,13 @@ pgu_reader_begin(Relation rel, ForkNumber fork, int depth)
 	return r;
 }
 
+PgUringReader *
+pgu_reader_begin(Relation rel, ForkNumber fork, int depth)
+{
+	return reader_create(rel, fork, depth,
+						 RelationGetNumberOfBlocksInFork(rel, fork));
+}
+
 static int
 seg_fd(PgUringReader *r, BlockNumber blkno)
 {
@@ -155,6 +164,8 @@ seg_fd(PgUringReader *r, BlockNumber blkno)
 	char	   *segpath;
 	int			fd;
 
+	if (segno >= r->nsegs && r->readahead)
+		return -1;
 	if (segno >= r->nsegs)
 		elog(ERROR, "pg_uring: block %u is beyond the segments of relation %s",
 			 blkno, RelationGetRelationName(r->rel));
@@ -163,7 +174,8 @@ seg_fd(PgUringReader *r, BlockNumber blkno)
 
 	path = relpathperm(r->rel->rd_node, r->fork);
 	segpath = segno == 0 ? path : psprintf("%s.%d", path, segno);
-	fd = pgu_open_file(segpath);
+	/* read-ahead is only a hint: no file, no read-ahead (and no ERROR) */
+	fd = r->readahead ? pgu_try_open_file(segpath) : pgu_open_file(segpath);
 	r->seg_fds[segno] = fd;
 	return fd;
 }
@@ -230,6 +242,8 @@ split_slot(PgUringReader *r, PgUringSlot *from)
 	slot->target.buf.fd = from->target.buf.fd;
 	slot->target.buf.fault = from->target.buf.fault;
 	slot->target.buf.fault_block = from->target.buf.fault_block;
+	slot->target.buf.io_pinned = from->target.buf.io_pinned;
+	slot->target.buf.readahead = from->target.buf.readahead;
 	slot->target.buf.nblocks = 0;
 	return slot;
 }
@@ -271,6 +285,8 @@ start_run(PgUringReader *r)
 			ReleaseBuffer(bufs[i] + 1);
 			r->npinned--;
 			pgu_pins_release(1);
+			if (r->readahead)
+				continue;		/* only a hint: the scan reads it through core */
 			if (r->npending == r->maxpending)
 			{
 				r->maxpending = Max(PGU_MAX_COMBINE, 2 * r->maxpending);
@@ -296,8 +312,21 @@ start_run(PgUringReader *r)
 		}
 		state |= BM_IO_IN_PROGRESS;
 		state &= ~BM_IO_ERROR;
+
+		/*
+		 * Read-ahead: the IO takes a pin of its own, in this hold, and ours
+		 * goes right after.  The scan that later reaches the block must not
+		 * hold a private pin on it (PinBuffer would take an in-flight buffer
+		 * for valid: the pin trap of design.md section 7); the completion,
+		 * in whatever process, drops the IO's pin.  Before submission, never
+		 * after: the completion may run before the submit call returns.
+		 */
+		if (t->io_pinned)
+			state += BUF_REFCOUNT_ONE;
 		pgu_bufmap_set(bufs[i], (int32) (slot - pgu_slot(0)));
 		UnlockBufHdr(desc, state);
+		if (t->io_pinned)
+			ReleaseBuffer(bufs[i] + 1);
 		if (t->nblocks == 0)
 			t->first_block = blk0 + i;
 		t->buf_ids[t->nblocks] = bufs[i];
@@ -348,6 +377,20 @@ close_run(PgUringReader *r)
 		return;
 	}
 	slot->target.buf.fd = seg_fd(r, slot->target.buf.first_block);
+	if (slot->target.buf.fd < 0)
+	{
+		/* read-ahead without the segment's file: give the claims back */
+		int			i;
+
+		for (i = 0; i < slot->target.buf.nblocks; i++)
+			ReleaseBuffer(slot->target.buf.buf_ids[i] + 1);
+		r->npinned -= slot->target.buf.nblocks;
+		pgu_pins_release(slot->target.buf.nblocks);
+		pgu_io_release(h, 1);
+		r->count--;
+		r->nstaged--;
+		return;
+	}
 	start_run(r);
 
 	/*
@@ -377,7 +420,13 @@ reclaim_oldest(PgUringReader *r)
 			return;
 	}
 	pgu_io_wait(*h);
-	for (i = 0; i < t->nblocks; i++)
+	for (i = 0; t->io_pinned && i < t->nblocks; i++)
+	{
+		/* nothing of ours to unpin; a failure is the query's, if it gets there */
+		if (!(t->failed_mask & (1U << i)))
+			r->nread++;
+	}
+	for (i = 0; !t->io_pinned && i < t->nblocks; i++)
 	{
 		if (t->failed_mask & (1U << i))
 		{
@@ -404,6 +453,53 @@ reclaim_oldest(PgUringReader *r)
 	pgu_io_release(h, 1);
 	r->head = (r->head + 1) % r->depth;
 	r->count--;
+}
+
+/*
+ * run_for() for read-ahead: a new run only if there is room right now (a
+ * FIFO entry, a pin of ours and of the budget, the segment's file and a
+ * slot beyond the quarter kept for others); never waits, NULL if not.
+ */
+static PgUringSlot *
+readahead_run(PgUringReader *r, BlockNumber blkno)
+{
+	PgUringHandle *h;
+	PgUringSlot *slot;
+	int			fd;
+
+	if (r->count >= r->depth || r->npinned >= r->maxpins)
+		return NULL;
+	fd = seg_fd(r, blkno);
+	if (fd < 0)
+		return NULL;
+	if (!pgu_pins_try_reserve())
+		return NULL;
+	h = fifo_at(r, r->count);
+	if (!pgu_io_try_acquire_spare(h, 1))
+	{
+		pgu_pins_release(1);
+		return NULL;
+	}
+	r->count++;
+	r->nstaged++;
+	r->open_run = true;
+	slot = pgu_io_slot(*h);
+	slot->op = PGU_OP_BUFREAD;
+	slot->target.buf.rnode = r->rel->rd_node;
+	slot->target.buf.fork = r->fork;
+	slot->target.buf.first_block = blkno;
+	slot->target.buf.fd = fd;
+	slot->target.buf.nblocks = 0;
+	slot->target.buf.failed_mask = 0;
+	slot->target.buf.started = false;
+	slot->target.buf.io_pinned = true;
+	slot->target.buf.readahead = true;
+	slot->target.buf.fault = PGU_FAULT_NONE;
+	if (pgu_test_fault_at("eio", &slot->target.buf.fault_block))
+		slot->target.buf.fault = PGU_FAULT_EIO;
+	else if (pgu_test_fault_at("short", &slot->target.buf.fault_block))
+		slot->target.buf.fault = PGU_FAULT_SHORT;
+	return slot;
 }
 
 /* Make sure the tail of the FIFO is an open run with room for blkno. */
@@ -440,6 +536,9 @@ run_for(PgUringReader *r, BlockNumber blkno)
 		(void) pgu_ring_try_drain(pgu_ring(pgu_my_ring()));
 	while (r->count > r->nstaged && pgu_io_is_completed(*fifo_at(r, 0)))
 		reclaim_oldest(r);
+
+	if (r->readahead)
+		return readahead_run(r, blkno);
 
 	/*
 	 * Room: a FIFO entry and a pin, ours and from the server-wide budget.
@@ -561,60 +660,74 @@ remember_foreign(PgUringReader *r, int buf_id)
 	r->foreign[r->nforeign++] = buf_id;
 }
 
-static ClaimResult
-claim_block(PgUringReader *r, BlockNumber blkno, int *buf_id)
+/*
+ * Is the block in the buffer mapping table in a state that leaves it to
+ * others: valid, being read or written (maybe by us), or pinned by someone
+ * about to read it?  Then it must not be asked of core by us.
+ */
+static bool
+block_taken(PgUringReader *r, BlockNumber blkno)
 {
 	BufferTag	tag;
 	uint32		hash;
 	LWLock	   *partition;
 	int			existing;
-	int64		hits;
-	Buffer		buf;
-	BufferDesc *desc;
-	uint32		state;
+	uint32		existing_state;
 
-	/* cached, or being read (maybe by us): never ask core for it */
 	INIT_BUFFERTAG(tag, r->rel->rd_node, r->fork, blkno);
 	hash = BufTableHashCode(&tag);
 	partition = BufMappingPartitionLock(hash);
 	LWLockAcquire(partition, LW_SHARED);
 	existing = BufTableLookup(&tag, hash);
 	LWLockRelease(partition);
-	if (existing >= 0)
+	if (existing < 0)
+		return false;
+	existing_state = pg_atomic_read_u32(&GetBufferDescriptor(existing)->state);
+	if (existing_state & BM_IO_IN_PROGRESS)
 	{
-		uint32		existing_state = pg_atomic_read_u32(&GetBufferDescriptor(existing)->state);
+		/* being read (or written); if through a ring by another backend, help later */
+		int			io_slot = pgu_bufmap_get(existing);
 
-		if (existing_state & BM_IO_IN_PROGRESS)
-		{
-			/* being read (or written); if through a ring by another backend, help later */
-			int			io_slot = pgu_bufmap_get(existing);
-
-			if (io_slot >= 0 && pgu_slot(io_slot)->owner_pid != MyProcPid)
-				remember_foreign(r, existing);
-			return CLAIM_CACHED;
-		}
-		if (existing_state & BM_VALID)
-			return CLAIM_CACHED;
-
-		/*
-		 * Pinned and not valid, no IO in progress: most likely another
-		 * reader's claim, read once its run is submitted (or someone about
-		 * to read it through core).  Leave it to them: asking core for it
-		 * would make core zero it and us fill it synchronously.
-		 */
-		if (BUF_STATE_GET_REFCOUNT(existing_state) > 0)
-			return CLAIM_CACHED;
-
-		/*
-		 * In the table but not valid: an earlier read of it failed (by us or
-		 * by core).  Not in flight, so core may be asked for it: it comes back
-		 * through the zero-and-lock path below, to be read again.
-		 */
+		if (io_slot >= 0 && pgu_slot(io_slot)->owner_pid != MyProcPid &&
+			!r->readahead)
+			remember_foreign(r, existing);
+		return true;
 	}
+	if (existing_state & BM_VALID)
+		return true;
+
+	/*
+	 * Pinned and not valid, no IO in progress: most likely another reader's
+	 * claim, read once its run is submitted (or someone about to read it
+	 * through core).  Leave it to them: asking core for it would make core
+	 * zero it and us fill it synchronously.
+	 */
+	if (BUF_STATE_GET_REFCOUNT(existing_state) > 0)
+		return true;
+
+	/*
+	 * In the table but not valid: an earlier read of it failed (by us or by
+	 * core).  Not in flight, so core may be asked for it: it comes back
+	 * through the zero-and-lock path of claim_block, to be read again.
+	 */
+	return false;
+}
+
+static ClaimResult
+claim_block(PgUringReader *r, BlockNumber blkno, int *buf_id)
+{
+	int64		hits;
+	Buffer		buf;
+	BufferDesc *desc;
+	uint32		state;
+
+	/* cached, or being read (maybe by us): never ask core for it */
+	if (block_taken(r, blkno))
+		return CLAIM_CACHED;
 
 	pgu_test_pause_at("claim", (int64) blkno);
 	hits = pgBufferUsage.shared_blks_hit;
-	buf = ReadBufferExtended(r->rel, r->fork, blkno, RBM_ZERO_AND_LOCK, NULL);
+	buf = ReadBufferExtended(r->rel, r->fork, blkno, RBM_ZERO_AND_LOCK, r->strategy);
 	if (pgBufferUsage.shared_blks_hit != hits)
 	{
 		UnlockReleaseBuffer(buf);
@@ -824,4 +937,177 @@ pgu_reader_abort(PgUringReader *r)
 	pgu_io_cleanup_mine();
 	close_segments(r);
 	pgu_pins_release_all();
+}
+
+/* ------------------------------------------------------------------------
+ * Read-ahead: the same reader, for a scan that core runs (readahead.c)
+ *
+ * Differences from prewarm's reader: every started buffer is pinned by its
+ * IO, not by us (the scan reaches it through core and must find it either
+ * in progress or done, never privately pinned); claims go through the
+ * scan's own strategy; nothing waits for room (no slot, pin or file means
+ * no read-ahead for that block); failures are left to whoever reaches the
+ * block, and nothing here raises an error for them.  Between calls nothing
+ * is staged: every add is followed by pgu_reader_submit() before core runs
+ * again.
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Cleanup at a (sub)transaction abort waited for and freed every slot of
+ * this process, the ones of a reader that outlives it too (an outer
+ * query's scan): forget them, with the pins the budget still counts.
+ */
+static void
+revalidate(PgUringReader *r)
+{
+	if (r->count == 0 || pgu_io_handle_valid(*fifo_at(r, 0)))
+		return;
+	pgu_pins_release(r->npinned);
+	r->npinned = 0;
+	r->count = 0;
+	r->nstaged = 0;
+	r->head = 0;
+	r->open_run = false;
+	r->npending = 0;
+}
+
+PgUringReader *
+pgu_reader_begin_readahead(Relation rel, BufferAccessStrategy strategy,
+						   BlockNumber nblocks, int depth, int maxpins)
+{
+	PgUringReader *r = reader_create(rel, MAIN_FORKNUM, depth, nblocks);
+
+	r->readahead = true;
+	r->strategy = strategy;
+	r->maxpins = Max(1, Min(r->maxpins, maxpins));
+	return r;
+}
+
+/*
+ * Read one block ahead, if it is not cached and there is room.  Returns 1
+ * if it is now ours to read, 0 if it is cached (or being read by someone),
+ * -1 if there was no room: the caller stops adding until later.
+ */
+int
+pgu_reader_try_add(PgUringReader *r, BlockNumber blkno)
+{
+	PgUringSlot *slot;
+	PgUringBufTarget *t;
+	int			buf_id;
+
+	Assert(r->readahead);
+	revalidate(r);
+	/* cached (the common case when warm): no slot, no file, no pin */
+	if (block_taken(r, blkno))
+		return 0;
+	slot = run_for(r, blkno);
+	if (slot == NULL)
+		return -1;
+	if (claim_block(r, blkno, &buf_id) != CLAIM_OURS)
+	{
+		pgu_pins_release(1);	/* taken by run_for for this block */
+		if (slot->target.buf.nblocks > 0)
+			close_run(r);
+		return 0;
+	}
+	t = &slot->target.buf;
+	t->buf_ids[t->nblocks++] = buf_id;
+	r->npinned++;
+	return 1;
+}
+
+/* Start and submit what was added: before core runs the scan again. */
+void
+pgu_reader_submit(PgUringReader *r)
+{
+	revalidate(r);
+	close_run(r);
+	flush_staged(r);
+	Assert(r->nstaged == 0);
+}
+
+/* Process what is ready and give back finished reads; never waits. */
+void
+pgu_reader_reap(PgUringReader *r)
+{
+	revalidate(r);
+	if (!pgu_test_hold_reap)
+		(void) pgu_ring_try_drain(pgu_ring(pgu_my_ring()));
+	while (r->count > r->nstaged && pgu_io_is_completed(*fifo_at(r, 0)))
+		reclaim_oldest(r);
+}
+
+/*
+ * If blkno is in one of our reads still in flight, wait for it here,
+ * draining the ring, rather than let core sleep in WaitIO until somebody
+ * else completes it.  True if we waited.
+ */
+bool
+pgu_reader_wait_block(PgUringReader *r, BlockNumber blkno)
+{
+	int			i;
+
+	revalidate(r);
+	for (i = 0; i < r->count - r->nstaged; i++)
+	{
+		PgUringHandle *h = fifo_at(r, i);
+		PgUringBufTarget *t = &pgu_io_slot(*h)->target.buf;
+
+		if (blkno >= t->first_block && blkno < t->first_block + t->nblocks)
+		{
+			if (pgu_io_is_completed(*h))
+				return false;
+			pgu_io_wait(*h);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* reads of ours in flight or done but not yet given back */
+int
+pgu_reader_pending(PgUringReader *r)
+{
+	revalidate(r);
+	return r->count;
+}
+
+/*
+ * The scan is over (or its executor is being freed): wait for our reads in
+ * flight, give back their slots and close the files.  Safe during an
+ * abort, before the abort's own cleanup: a read that an ERROR left staged
+ * is not submitted but left to that cleanup, which undoes it (its file is
+ * never read then, so closing it is safe).
+ */
+void
+pgu_reader_end(PgUringReader *r)
+{
+	int			i;
+
+	HOLD_INTERRUPTS();
+	revalidate(r);
+	for (i = 0; i < r->count; i++)
+	{
+		PgUringHandle *h = fifo_at(r, i);
+
+		if (pg_atomic_read_u32(&pgu_io_slot(*h)->state) == PGU_SLOT_SUBMITTED)
+			pgu_io_wait(*h);
+	}
+	while (r->count > 0 &&
+		   pg_atomic_read_u32(&pgu_io_slot(*fifo_at(r, 0))->state) == PGU_SLOT_COMPLETED)
+	{
+		PgUringHandle *h = fifo_at(r, 0);
+
+		pgu_pins_release(pgu_io_slot(*h)->target.buf.nblocks);
+		r->npinned -= pgu_io_slot(*h)->target.buf.nblocks;
+		pgu_io_release(h, 1);
+		r->head = (r->head + 1) % r->depth;
+		r->count--;
+	}
+	/* what is left is staged (an ERROR mid-add): its claims are the resource owner's */
+	pgu_pins_release(r->npinned);
+	r->npinned = 0;
+	close_segments(r);
+	RESUME_INTERRUPTS();
 }

@@ -71,6 +71,23 @@ pgu_open_file_mode(const char *path, int flags)
 	return fd;
 }
 
+/*
+ * pgu_open_file() for callers to whom a file is only a hint (read-ahead):
+ * -1 instead of an ERROR, with nothing to release.
+ */
+int
+pgu_try_open_file(const char *path)
+{
+	int			fd;
+
+	if (!AcquireExternalFD())
+		return -1;
+	fd = open(path, O_RDONLY | PG_BINARY | O_CLOEXEC);
+	if (fd < 0)
+		ReleaseExternalFD();
+	return fd;
+}
+
 void
 pgu_close_file(int fd)
 {

@@ -328,13 +328,13 @@ init_acquired(PgUringHandle *h, int n, int myring)
 }
 
 static bool
-take_free(PgUringHandle *h, int n, int cls)
+take_free(PgUringHandle *h, int n, int cls, int keep)
 {
 	PgUringSlotClass *c = &io_shared->class[cls];
 	int			i;
 
 	SpinLockAcquire(&io_shared->lock);
-	if (c->nfree < n)
+	if (c->nfree < n + keep)
 	{
 		SpinLockRelease(&io_shared->lock);
 		return false;
@@ -349,15 +349,18 @@ take_free(PgUringHandle *h, int n, int cls)
 	return true;
 }
 
-/* Hand out n slots of a class if they are free right now; never waits. */
+/*
+ * Hand out n slots of a class if they are free right now, leaving at least
+ * keep of them free; never waits.
+ */
 static bool
-try_acquire(PgUringHandle *h, int n, int cls)
+try_acquire(PgUringHandle *h, int n, int cls, int keep)
 {
 	pgu_require_loaded();
 	if (n <= 0 || n > io_shared->class[cls].nslots)
 		return false;
 	pgu_register_callbacks();
-	if (!take_free(h, n, cls))
+	if (!take_free(h, n, cls, keep))
 		return false;
 	init_acquired(h, n, pgu_my_ring());
 	return true;
@@ -389,7 +392,7 @@ acquire(PgUringHandle *h, int n, int cls)
 	pgu_register_callbacks();
 	myring = pgu_my_ring();
 
-	while (!take_free(h, n, cls))
+	while (!take_free(h, n, cls, 0))
 	{
 		/* class exhausted: help completions along, then sleep for a release */
 		if (!slept)
@@ -408,7 +411,36 @@ acquire(PgUringHandle *h, int n, int cls)
 bool
 pgu_io_try_acquire(PgUringHandle *h, int n)
 {
-	return try_acquire(h, n, CLASS_PLAIN);
+	return try_acquire(h, n, CLASS_PLAIN, 0);
+}
+
+/*
+ * The same, for read-ahead: only while more than a quarter of the plain
+ * class would stay free, so that scans reading ahead (many, each with IOs
+ * in flight) never starve prewarm, WAL fsyncs and hints of a slot.
+ */
+bool
+pgu_io_try_acquire_spare(PgUringHandle *h, int n)
+{
+	return try_acquire(h, n, CLASS_PLAIN, io_shared->class[CLASS_PLAIN].nslots / 4);
+}
+
+/*
+ * Is this handle still the caller's IO?  Cleanup at (sub)transaction abort
+ * waits for and frees every slot of the process, so an object that outlives
+ * a subtransaction abort (an outer query's scan) may hold handles that were
+ * freed under it: a freed or reused slot has another generation or owner.
+ */
+bool
+pgu_io_handle_valid(PgUringHandle h)
+{
+	PgUringSlot *slot;
+
+	if (io_shared == NULL || h.slot < 0 || h.slot >= io_shared->nslots)
+		return false;
+	slot = &slots[h.slot];
+	return slot->generation == h.generation && slot->owner_pid == MyProcPid &&
+		pg_atomic_read_u32(&slot->state) != PGU_SLOT_FREE;
 }
 
 void
@@ -421,7 +453,7 @@ pgu_io_acquire(PgUringHandle *h, int n)
 bool
 pgu_io_try_acquire_bounce(PgUringHandle *h, int n)
 {
-	return try_acquire(h, n, CLASS_BOUNCE);
+	return try_acquire(h, n, CLASS_BOUNCE, 0);
 }
 
 void

@@ -87,6 +87,8 @@ typedef struct PgUringBufTarget
 	uint16		nblocks;
 	uint8		fault;			/* PGU_FAULT_* chosen by the owner */
 	bool		started;		/* its buffers are BM_IO_IN_PROGRESS (at submit) */
+	bool		io_pinned;		/* started buffers hold a pin of the IO's own */
+	bool		readahead;		/* a scan's read-ahead (counted as such) */
 	BlockNumber fault_block;
 	uint32		failed_mask;	/* blocks not made valid, set on completion */
 	int32		buf_ids[PGU_MAX_COMBINE];
@@ -202,6 +204,7 @@ extern const PgUringOpInfo *pgu_op_info(int op);
 extern const PgUringOpInfo *pgu_op_lookup(int op);
 extern void pgu_fileops_register(void);
 extern int	pgu_open_file(const char *path);
+extern int	pgu_try_open_file(const char *path);
 extern int	pgu_open_file_mode(const char *path, int flags);
 extern void pgu_close_file(int fd);
 
@@ -216,6 +219,8 @@ extern char *pgu_slot_bounce(int i);
 /* owner API */
 extern void pgu_io_acquire(PgUringHandle *h, int n);
 extern bool pgu_io_try_acquire(PgUringHandle *h, int n);
+extern bool pgu_io_try_acquire_spare(PgUringHandle *h, int n);
+extern bool pgu_io_handle_valid(PgUringHandle h);
 extern void pgu_io_acquire_bounce(PgUringHandle *h, int n);
 extern bool pgu_io_try_acquire_bounce(PgUringHandle *h, int n);
 extern PgUringSlot *pgu_io_slot(PgUringHandle h);

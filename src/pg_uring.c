@@ -34,6 +34,7 @@
 #include "pgstat.h"
 
 #include "io.h"
+#include "readahead.h"
 
 PG_MODULE_MAGIC;
 
@@ -351,6 +352,8 @@ _PG_init(void)
 	pgu_bufread_register();
 	pgu_writeback_register();
 	pgu_wal_register();
+
+	pgu_readahead_init();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = pgu_shmem_request;

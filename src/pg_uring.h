@@ -114,8 +114,17 @@ typedef enum PgUringCounter
 	PGU_C_SYNC_REQUESTS,		/* segment fsyncs handed to the checkpointer */
 	PGU_C_LOCAL_SYNCS,			/* ... or done by the completer: request queue full */
 	PGU_C_WRITER_PAGES,			/* buffer writes queued by the pg_uring writer */
+	/* the counters above are the columns of pg_uring_stats (1.0) */
+	PGU_C_RA_READS,				/* read-ahead IOs completed (one readv each) */
+	PGU_C_RA_BLOCKS,			/* blocks those IOs read */
+	PGU_C_RA_FAILURES,			/* ... left not valid: core reads them again if reached */
+	PGU_C_RA_WAITED,			/* ... a core backend was asleep on at completion */
+	PGU_C_RA_USED,				/* blocks read ahead that the scan then reached */
+	PGU_C_RA_WASTED,			/* ... that it never reached (LIMIT, end, rescan) */
 	PGU_NCOUNTERS
 } PgUringCounter;
+
+#define PGU_NCOUNTERS_STATS	(PGU_C_WRITER_PAGES + 1)
 
 /*
  * One shared ring.  The struct io_uring is liburing's own, placed in shared

@@ -26,11 +26,12 @@
 PG_FUNCTION_INFO_V1(pg_uring_stats);
 PG_FUNCTION_INFO_V1(pg_uring_reset_stats);
 PG_FUNCTION_INFO_V1(pg_uring_ios);
+PG_FUNCTION_INFO_V1(pg_uring_stat_io);
 
 /* pg_uring_stats columns: ring, mode, in_flight, then the counters, then sizes */
 #define STATS_FIXED_BEFORE	3
 #define STATS_FIXED_AFTER	2
-#define STATS_NCOLS			(STATS_FIXED_BEFORE + PGU_NCOUNTERS + STATS_FIXED_AFTER)
+#define STATS_NCOLS			(STATS_FIXED_BEFORE + PGU_NCOUNTERS_STATS + STATS_FIXED_AFTER)
 
 Datum
 pg_uring_stats(PG_FUNCTION_ARGS)
@@ -53,7 +54,7 @@ pg_uring_stats(PG_FUNCTION_ARGS)
 		values[col++] = Int32GetDatum(i);
 		values[col++] = CStringGetTextDatum(pgu_ring_mode_name(ring));
 		values[col++] = Int64GetDatum((int64) pg_atomic_read_u32(&ring->inflight));
-		for (c = 0; c < PGU_NCOUNTERS; c++)
+		for (c = 0; c < PGU_NCOUNTERS_STATS; c++)
 			values[col++] = Int64GetDatum((int64) pg_atomic_read_u64(&ring->counters[c]));
 		values[col++] = Int32GetDatum((int32) ring->sq_entries);
 		values[col++] = Int32GetDatum((int32) ring->cq_entries);
@@ -169,6 +170,90 @@ pg_uring_ios(PG_FUNCTION_ARGS)
 		else
 			nulls[8] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * pg_uring_stat_io: one row per ring and kind of IO, shaped like
+ * pg_stat_io (PostgreSQL 16): reads, writes, writebacks, fsyncs and
+ * op_bytes mean what they mean there (blocks, not IOs; NULL where a kind
+ * has no such operation); ios counts the IOs that moved them (a readv of
+ * adjacent blocks is one), and the read-ahead columns say what became of
+ * what the scans read ahead.
+ */
+typedef enum StatIoCol
+{
+	SIO_RING,
+	SIO_KIND,
+	SIO_IOS,
+	SIO_READS,
+	SIO_WRITES,
+	SIO_WRITEBACKS,
+	SIO_FSYNCS,
+	SIO_FAILURES,
+	SIO_USED,
+	SIO_WASTED,
+	SIO_WAITED,
+	SIO_OP_BYTES,
+	SIO_NCOLS
+} StatIoCol;
+
+static void
+stat_io_row(ReturnSetInfo *rsinfo, int ringno, const char *kind,
+			const int counter[SIO_NCOLS])
+{
+	PgUringRing *ring = pgu_ring(ringno);
+	Datum		values[SIO_NCOLS];
+	bool		nulls[SIO_NCOLS];
+	int			c;
+
+	memset(nulls, 0, sizeof(nulls));
+	values[SIO_RING] = Int32GetDatum(ringno);
+	values[SIO_KIND] = CStringGetTextDatum(kind);
+	for (c = SIO_IOS; c < SIO_OP_BYTES; c++)
+	{
+		if (counter[c] < 0)
+			nulls[c] = true;
+		else
+			values[c] = Int64GetDatum((int64) pg_atomic_read_u64(&ring->counters[counter[c]]));
+	}
+	values[SIO_OP_BYTES] = Int64GetDatum((int64) BLCKSZ);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+Datum
+pg_uring_stat_io(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	/* counter of each column, -1 for NULL; ring, kind and op_bytes unused */
+	static const int prewarm[SIO_NCOLS] = {
+		0, 0, PGU_C_BUF_READS, PGU_C_BUF_BLOCKS, -1, -1, -1,
+		PGU_C_BUF_FAILURES, -1, -1, -1, 0
+	};
+	static const int readahead[SIO_NCOLS] = {
+		0, 0, PGU_C_RA_READS, PGU_C_RA_BLOCKS, -1, -1, -1,
+		PGU_C_RA_FAILURES, PGU_C_RA_USED, PGU_C_RA_WASTED, PGU_C_RA_WAITED, 0
+	};
+	static const int writeback[SIO_NCOLS] = {
+		0, 0, -1, -1, PGU_C_BUF_WRITES, -1, PGU_C_DRAINED_WRITES,
+		PGU_C_BUF_WRITE_FAILURES, -1, -1, -1, 0
+	};
+	static const int wal[SIO_NCOLS] = {
+		0, 0, PGU_C_WAL_FLUSHES, -1, -1, -1, PGU_C_WAL_FLUSHES,
+		-1, -1, -1, -1, 0
+	};
+
+	pgu_require_loaded();
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < pgu_shared->nrings; i++)
+	{
+		stat_io_row(rsinfo, i, "prewarm", prewarm);
+		stat_io_row(rsinfo, i, "read-ahead", readahead);
+		stat_io_row(rsinfo, i, "write-back", writeback);
+		stat_io_row(rsinfo, i, "wal fsync", wal);
 	}
 	return (Datum) 0;
 }
