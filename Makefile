@@ -14,6 +14,7 @@ OBJS = \
 	src/bufread.o \
 	src/prewarm.o \
 	src/readahead.o \
+	src/rasource.o \
 	src/wal.o \
 	src/writeop.o \
 	src/writeback.o \

@@ -13,9 +13,10 @@
  * those of a PgUringReader in read-ahead mode (bufread.c): IO-owned pins,
  * claims through the scan's strategy, never waiting for room.
  *
- * Node types: SeqScan on heap tables in shared buffers (serial, parallel:
- * only the blocks of the worker's current chunk).  Temp tables, catalogs,
- * other table AMs and backward scans are left to core.
+ * Node types: SeqScan (serial and parallel), BitmapHeapScan (not parallel),
+ * IndexScan and IndexOnlyScan (btree) on heap tables in shared buffers;
+ * where their next blocks come from is rasource.c's.  Temp tables,
+ * catalogs, other table AMs and backward scans are left to core.
  *
  * Invariants kept here:
  *	- Plans, costs and EXPLAIN are unchanged: only ExecProcNodeReal is
@@ -24,8 +25,8 @@
  *	- Nothing is staged when core runs: each look-ahead ends with
  *	  pgu_reader_submit(), so the scan never meets a block we claimed but
  *	  did not start, and holds no private pin of ours on any block.
- *	- Never past what the scan can reach: the end of the table (or of the
- *	  block range a synchronized scan started at), the worker's chunk.
+ *	- Never past what the scan can reach (rasource.c), nor past the end of
+ *	  the table as the scan saw it.
  *	- A read that fails raises nothing here: the block is left not valid
  *	  and the query that reaches it gets core's own error from core's read.
  *	- EXPLAIN (BUFFERS) counts as core does: a block read ahead counts as a
@@ -63,36 +64,6 @@
 #define RA_RING_SLACK		8
 /* read-ahead reads one scan may have in flight */
 #define RA_MAX_DEPTH		64
-
-typedef struct RaEntry
-{
-	BlockNumber blkno;
-	bool		ours;			/* read ahead by us (else it was cached) */
-} RaEntry;
-
-typedef struct RaQuery RaQuery;
-
-typedef struct RaScan
-{
-	PlanState  *ps;
-	ExecProcNodeMtd orig;		/* what ExecProcNodeReal was before us */
-	ExprState  *qual;			/* the node's, evaluated by us (seq scan) */
-	ProjectionInfo *proj;
-	RaQuery    *query;
-	Relation	rel;
-	PgUringReader *reader;		/* created at the first look-ahead */
-	BlockNumber last_block;		/* the scan's block at the last call */
-	int			distance;		/* blocks to keep ahead, now */
-	int			max_distance;
-	/* the window: blocks after last_block, in the order the scan reaches them */
-	RaEntry    *win;
-	int			win_cap;
-	int			win_head;
-	int			win_count;
-	int64		used;			/* not yet added to the ring's counters */
-	int64		wasted;
-	struct RaScan *next;
-} RaScan;
 
 struct RaQuery
 {
@@ -214,6 +185,7 @@ window_clear(RaScan *s)
 		s->win_count--;
 	}
 	s->win_head = 0;
+	s->held = false;
 }
 
 /*
@@ -225,8 +197,9 @@ static void
 scan_stop(RaScan *s)
 {
 	window_clear(s);
-	s->last_block = InvalidBlockNumber;
+	s->in_pass = false;
 	s->distance = RA_START_DISTANCE;
+	s->src->stop(s);
 	if (s->reader != NULL)
 		pgu_reader_end(s->reader);
 	flush_counts(s);
@@ -257,29 +230,16 @@ query_gone(void *arg)
  */
 
 /*
- * The scan is at cur now, going forward.  Every block of the window up to
- * cur has been reached (heapam may cross several in one call, and a run of
- * empty pages longer than the window takes it past the whole window); the
- * scan never goes back while going forward, except through a rescan, which
- * the caller sees first (the scan's block becomes invalid).  The distance
- * doubles for each block the scan needed and we had read, and shrinks by
- * one for each it found cached anyway.
+ * The scan is at position pos now, further on in the same pass: it has
+ * reached every block of the window up to there (core may cross several
+ * in one call, and a run of empty pages may take it past the whole
+ * window).  The distance doubles for each block the scan needed and we had
+ * read, and shrinks by one for each it found cached anyway.
  */
 static void
-window_reach(RaScan *s, BlockNumber cur)
+window_reach(RaScan *s, uint64 pos)
 {
-	int			i;
-	int			upto = s->win_count - 1;
-
-	for (i = 0; i < s->win_count; i++)
-	{
-		if (s->win[(s->win_head + i) % s->win_cap].blkno == cur)
-		{
-			upto = i;
-			break;
-		}
-	}
-	for (i = 0; i <= upto; i++)
+	while (s->win_count > 0 && s->win[s->win_head].pos <= pos)
 	{
 		RaEntry    *e = &s->win[s->win_head];
 
@@ -296,7 +256,7 @@ window_reach(RaScan *s, BlockNumber cur)
 }
 
 static bool
-window_push(RaScan *s, BlockNumber blkno, bool ours)
+window_push(RaScan *s, BlockNumber blkno, bool ours, uint64 pos)
 {
 	RaEntry    *e;
 
@@ -305,155 +265,131 @@ window_push(RaScan *s, BlockNumber blkno, bool ours)
 	e = &s->win[(s->win_head + s->win_count) % s->win_cap];
 	e->blkno = blkno;
 	e->ours = ours;
+	e->pos = pos;
 	s->win_count++;
 	return true;
-}
-
-static BlockNumber
-window_last(RaScan *s)
-{
-	return s->win[(s->win_head + s->win_count - 1) % s->win_cap].blkno;
-}
-
-/* ------------------------------------------------------------------------
- * Sequential scans
- * ------------------------------------------------------------------------
- */
-
-/*
- * How many blocks the scan will still read after cur, in order cur+1,
- * cur+2, ... wrapping at the end of the table: for a serial scan up to the
- * block it started at (a synchronized scan starts anywhere) or the end of
- * its block limit; for a parallel one only the rest of this worker's chunk
- * (the next chunk may go to another process).
- */
-static BlockNumber
-seq_remaining(HeapScanDesc hs, BlockNumber cur)
-{
-	BlockNumber n;
-
-	if (hs->rs_base.rs_parallel != NULL)
-	{
-		ParallelBlockTableScanDesc pb = (ParallelBlockTableScanDesc) hs->rs_base.rs_parallel;
-		ParallelBlockTableScanWorker pw = hs->rs_parallelworkerdata;
-
-		if (pw == NULL || pw->phsw_nallocated >= pb->phs_nblocks)
-			return 0;
-		n = Min((uint64) pw->phsw_chunk_remaining,
-				pb->phs_nblocks - 1 - pw->phsw_nallocated);
-		return n;
-	}
-	if (hs->rs_nblocks == 0 || cur >= hs->rs_nblocks)
-		return 0;
-	n = (hs->rs_startblock + hs->rs_nblocks - cur - 1) % hs->rs_nblocks;
-	if (hs->rs_numblocks != InvalidBlockNumber)
-		n = Min(n, hs->rs_numblocks > 0 ? hs->rs_numblocks - 1 : 0);
-	return n;
 }
 
 /*
  * A scan with a ring strategy (a seq scan of a table larger than a quarter
  * of shared_buffers: BAS_BULKREAD) claims its read-ahead buffers through
  * that ring, and keeps its distance within the ring so that it evicts no
- * more than core would.  Known only once the scan has begun.
+ * more than core would.  The source tells the strategy and the table's
+ * size once the scan has begun.
  */
 static PgUringReader *
-scan_reader(RaScan *s, HeapScanDesc hs)
+scan_reader(RaScan *s)
 {
 	if (s->reader == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(s->query->cxt);
 
-		if (hs->rs_strategy != NULL)
+		if (s->strategy != NULL)
 			s->max_distance = Min(s->max_distance, RA_BULKREAD_RING - RA_RING_SLACK);
-
-		s->reader = pgu_reader_begin_readahead(s->rel, hs->rs_strategy,
-											   hs->rs_nblocks, RA_MAX_DEPTH,
-											   s->max_distance);
+		s->reader = pgu_reader_begin_readahead(s->rel, s->strategy, s->nblocks,
+											   RA_MAX_DEPTH, s->max_distance);
 		MemoryContextSwitchTo(old);
 	}
 	return s->reader;
 }
 
+/*
+ * Keep the window topped up: in batches (once it is down to half the
+ * distance), so that adjacent blocks go in one readv; a block that found
+ * no room (no slot, pin or file right now) is held and tried first next
+ * time.  Everything added is submitted before core runs again.  Then the
+ * block the scan reaches next, if it is ours and still in flight, is
+ * waited for here, draining the ring, rather than by core in WaitIO.
+ */
 static void
-seq_look_ahead(RaScan *s, HeapScanDesc hs)
+look_ahead(RaScan *s)
 {
-	BlockNumber cur = hs->rs_cblock;
-	BlockNumber left;
-	BlockNumber next;
-	PgUringReader *r;
+	PgUringReader *r = scan_reader(s);
 
-	window_reach(s, cur);
-	s->last_block = cur;
-	left = seq_remaining(hs, cur);
-	if (left <= (BlockNumber) s->win_count)
-	{
-		/* the window already holds everything the scan can still reach */
-		if (s->reader != NULL && s->win_count == 0 && pgu_reader_pending(s->reader) > 0)
-			pgu_reader_reap(s->reader);
-		return;
-	}
-	left -= s->win_count;
-	r = scan_reader(s, hs);
 	pgu_reader_reap(r);
-
-	/* top up in batches, so that adjacent blocks go in one readv */
 	if (s->win_count <= s->distance / 2)
 	{
-		next = s->win_count > 0 ? window_last(s) : cur;
-		while (s->win_count < s->distance && left > 0)
+		Buffer		vmbuf = InvalidBuffer;
+
+		while (s->win_count < s->distance)
 		{
+			BlockNumber blkno;
+			uint64		pos;
 			int			got;
 
-			next = next + 1 >= hs->rs_nblocks ? 0 : next + 1;
-			got = pgu_reader_try_add(r, next);
+			if (s->held)
+			{
+				blkno = s->held_blkno;
+				pos = s->held_pos;
+				s->held = false;
+			}
+			else if (!s->src->next(s, &blkno, &pos, &vmbuf))
+				break;
+			if (blkno >= s->nblocks)
+				continue;		/* beyond the table as the scan saw it */
+			got = pgu_reader_try_add(r, blkno);
 			if (got < 0)
-				break;			/* no room now: try again at the next block */
-			(void) window_push(s, next, got > 0);
-			left--;
+			{
+				s->held = true;
+				s->held_blkno = blkno;
+				s->held_pos = pos;
+				break;
+			}
+			(void) window_push(s, blkno, got > 0, pos);
 		}
+		if (BufferIsValid(vmbuf))
+			ReleaseBuffer(vmbuf);
 		pgu_reader_submit(r);
 	}
-
-	/*
-	 * The very next block: wait for it here rather than in core's WaitIO
-	 * (unless a test leaves completions to others on purpose).
-	 */
 	if (s->win_count > 0 && s->win[s->win_head].ours && !pgu_test_hold_reap)
 		(void) pgu_reader_wait_block(r, s->win[s->win_head].blkno);
 }
 
+/* At each call into the node: where is the scan, and what follows. */
 static inline void
-seq_check(RaScan *s, PlanState *ps)
+scan_check(RaScan *s)
 {
-	TableScanDesc sd = ((ScanState *) ps)->ss_currentScanDesc;
-	HeapScanDesc hs = (HeapScanDesc) sd;
+	uint64		pos = 0;
 
-	if (sd == NULL || hs->rs_cblock == s->last_block)
-		return;
-	if (hs->rs_cblock == InvalidBlockNumber ||
-		!ScanDirectionIsForward(ps->state->es_direction) ||
-		!pgu_readahead || !pgu_readahead_seqscan)
+	switch (s->src->where(s, &pos))
 	{
-		/* rescanned, or no read-ahead now: forget the window */
-		window_clear(s);
-		s->last_block = hs->rs_cblock;
+		case RA_SAME:
+			return;
+		case RA_NONE:
+			window_clear(s);
+			s->in_pass = false;
+			return;
+		case RA_MOVED:
+			if (s->in_pass)
+			{
+				s->cur = pos;
+				window_reach(s, pos);
+				if (s->win_count == 0 && !s->held)
+					s->src->restart(s, false);
+				break;
+			}
+			/* FALLTHROUGH */
+		case RA_NEWPASS:
+			window_clear(s);
+			s->cur = pos;
+			s->in_pass = true;
+			s->src->restart(s, true);
+			break;
 	}
-	else
-		seq_look_ahead(s, hs);
+	look_ahead(s);
 }
 
 /*
- * The seq scan node, wrapped.  Its qual and projection were moved here
- * (wrap_seqscan), so that core's node returns every tuple of the table and
- * this loop sees each one: a qual that rejects most rows would otherwise
- * keep heapam inside one call for the whole scan, with no chance to read
- * ahead.  The loop is ExecScan's own: the same qual, the same projection,
- * the same "Rows Removed by Filter"; core's node still does the fetch, the
- * EvalPlanQual recheck and the interrupt checks.
+ * A wrapped scan node.  Its qual and projection were moved here (wrap()),
+ * so that core's node returns every tuple it fetches and this loop sees
+ * each one: a qual that rejects most rows would otherwise keep core inside
+ * one call for the whole scan, with no chance to read ahead.  The loop is
+ * ExecScan's own: the same qual, the same projection, the same "Rows
+ * Removed by Filter"; core's node still does the fetch, the EvalPlanQual
+ * recheck and the interrupt checks.
  */
 static TupleTableSlot *
-ra_exec_seqscan(PlanState *ps)
+ra_exec_scan(PlanState *ps)
 {
 	RaScan	   *s = scan_of(ps);
 	ExprContext *econtext = ps->ps_ExprContext;
@@ -462,7 +398,7 @@ ra_exec_seqscan(PlanState *ps)
 	{
 		TupleTableSlot *slot;
 
-		seq_check(s, ps);
+		scan_check(s);
 		slot = s->orig(ps);
 		if (TupIsNull(slot))
 		{
@@ -486,19 +422,6 @@ ra_exec_seqscan(PlanState *ps)
  * ------------------------------------------------------------------------
  */
 
-/* a heap table whose blocks live in shared buffers, not a catalog */
-static bool
-relation_ok(Relation rel)
-{
-	if (rel == NULL || rel->rd_tableam != GetHeapamTableAmRoutine())
-		return false;
-	if (RelationUsesLocalBuffers(rel) || IsCatalogRelation(rel))
-		return false;
-	return rel->rd_rel->relkind == RELKIND_RELATION ||
-		rel->rd_rel->relkind == RELKIND_MATVIEW ||
-		rel->rd_rel->relkind == RELKIND_TOASTVALUE;
-}
-
 static RaQuery *
 query_of(EState *estate, RaQuery **qp)
 {
@@ -515,25 +438,35 @@ query_of(EState *estate, RaQuery **qp)
 	return *qp;
 }
 
-static RaScan *
-wrap(PlanState *ps, RaQuery *q, ExecProcNodeMtd fn)
+/*
+ * Wrap a scan node: ExecProcNodeReal (what ExecProcNodeFirst or, under
+ * EXPLAIN ANALYZE, ExecProcNodeInstr calls) becomes ours, and core's node
+ * hands its qual and projection to us (ra_exec_scan).
+ */
+static void
+wrap(PlanState *ps, RaQuery *q, const RaSource *src)
 {
 	RaScan	   *s = MemoryContextAllocZero(q->cxt, sizeof(RaScan));
 
 	s->ps = ps;
+	s->src = src;
 	s->orig = ps->ExecProcNodeReal;
 	s->query = q;
 	s->rel = ((ScanState *) ps)->ss_currentRelation;
-	s->last_block = InvalidBlockNumber;
 	s->distance = RA_START_DISTANCE;
 	s->max_distance = pgu_readahead_distance;
 	s->win_cap = s->max_distance;
 	s->win = MemoryContextAlloc(q->cxt, sizeof(RaEntry) * s->win_cap);
+	src->stop(s);				/* the source's state: not started */
 	s->next = q->scans;
 	q->scans = s;
 	active_add(s);
-	ps->ExecProcNodeReal = fn;
-	return s;
+
+	s->qual = ps->qual;
+	s->proj = ps->ps_ProjInfo;
+	ps->qual = NULL;
+	ps->ps_ProjInfo = NULL;
+	ps->ExecProcNodeReal = ra_exec_scan;
 }
 
 typedef struct WrapContext
@@ -542,6 +475,35 @@ typedef struct WrapContext
 	RaQuery    *query;
 } WrapContext;
 
+static const RaSource *
+source_for(PlanState *ps, bool *index_only)
+{
+	*index_only = false;
+	if (!pgu_ra_relation_ok(((ScanState *) ps)->ss_currentRelation))
+		return NULL;
+	switch (nodeTag(ps))
+	{
+		case T_SeqScanState:
+			return pgu_readahead_seqscan ? &pgu_ra_seqscan : NULL;
+		case T_BitmapHeapScanState:
+			return pgu_readahead_bitmapscan ? &pgu_ra_bitmapscan : NULL;
+		case T_IndexScanState:
+			if (!pgu_readahead_indexscan ||
+				!pgu_ra_index_ok(((IndexScanState *) ps)->iss_RelationDesc) ||
+				((IndexScanState *) ps)->iss_NumOrderByKeys > 0)
+				return NULL;
+			return &pgu_ra_indexscan;
+		case T_IndexOnlyScanState:
+			if (!pgu_readahead_indexscan ||
+				!pgu_ra_index_ok(((IndexOnlyScanState *) ps)->ioss_RelationDesc))
+				return NULL;
+			*index_only = true;
+			return &pgu_ra_indexscan;
+		default:
+			return NULL;
+	}
+}
+
 static bool
 wrap_walker(PlanState *ps, void *arg)
 {
@@ -549,16 +511,28 @@ wrap_walker(PlanState *ps, void *arg)
 
 	if (ps == NULL)
 		return false;
-	if (IsA(ps, SeqScanState) && pgu_readahead_seqscan &&
-		relation_ok(((ScanState *) ps)->ss_currentRelation))
+	switch (nodeTag(ps))
 	{
-		RaScan	   *s = wrap(ps, query_of(ctx->estate, &ctx->query), ra_exec_seqscan);
+		case T_SeqScanState:
+		case T_BitmapHeapScanState:
+		case T_IndexScanState:
+		case T_IndexOnlyScanState:
+			{
+				bool		index_only;
+				const RaSource *src = source_for(ps, &index_only);
 
-		/* core's node returns every tuple; the wrapper filters and projects */
-		s->qual = ps->qual;
-		s->proj = ps->ps_ProjInfo;
-		ps->qual = NULL;
-		ps->ps_ProjInfo = NULL;
+				if (src != NULL)
+				{
+					RaQuery    *q = query_of(ctx->estate, &ctx->query);
+
+					wrap(ps, q, src);
+					if (index_only)
+						q->scans->u.ix.index_only = true;
+				}
+				break;
+			}
+		default:
+			break;
 	}
 	return planstate_tree_walker(ps, wrap_walker, arg);
 }
