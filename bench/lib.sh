@@ -1,4 +1,5 @@
-# bench/lib.sh - shell code shared by checkpoint_bench.sh and writer_bench.sh.
+# bench/lib.sh - shell code shared by checkpoint_bench.sh, writer_bench.sh and
+# readahead_bench.sh.
 # Not run on its own: a benchmark sources it (". "$TOP/bench/lib.sh") after its
 # checks, once the globals below are set, and before it creates its temp dir.
 #
@@ -29,6 +30,9 @@
 #       a time, at most QUIET_WAIT s, and sets GATE_WAITED and GATE_PCT.
 #   server_ticks [pid]
 #       "<all> <one>": CPU ticks of the server (PM_PID) and of child pid.
+#   drop_caches
+#       sync (bounded), then the OS page cache dropped (echo 3 >
+#       /proc/sys/vm/drop_caches; needs root): the "cold" of a cold run.
 #
 # All of it runs under the caller's set -euo pipefail; log and die are the
 # caller's.
@@ -101,6 +105,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+drop_caches() {
+	bounded 300 sync
+	echo 3 >/proc/sys/vm/drop_caches
+}
 
 q() {
 	bounded "${QTIMEOUT:-$Q_TIMEOUT}" env PGOPTIONS="-c statement_timeout=${QTIMEOUT:-$Q_TIMEOUT}s" \

@@ -748,6 +748,15 @@ claim_block(PgUringReader *r, BlockNumber blkno, int *buf_id)
 		 * on a claim we have not submitted.
 		 */
 		state &= ~(BM_VALID | BM_IO_ERROR);
+
+		/*
+		 * Read-ahead: the scan's own access will count its use, as core's
+		 * read would have.  Take back the one our claim counted, so that a
+		 * block read ahead has the usage count core would give it (and one
+		 * the scan never reached is the first to go).
+		 */
+		if (r->readahead && BUF_STATE_GET_USAGECOUNT(state) > 0)
+			state -= BUF_USAGECOUNT_ONE;
 		UnlockBufHdr(desc, state);
 		LWLockRelease(BufferDescriptorGetContentLock(desc));
 		*buf_id = buf - 1;

@@ -250,9 +250,12 @@ pgu_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					 SubTransactionId parentSubid, void *arg)
 {
 	/*
-	 * pg_uring functions never return with IOs in flight, so any slot held
-	 * when a subtransaction aborts belongs to the call that failed.  We may
-	 * only wait here: the pins of later issues belong to resource owners.
+	 * Wait for and free every slot of this process: the failed call's, and
+	 * also those of a scan of an outer query that reads ahead (the only IOs
+	 * that stay in flight between calls).  Such a scan holds no pin on
+	 * them; it finds its handles gone (pgu_io_handle_valid) and starts its
+	 * window over.  We may only wait here: the pins of later issues belong
+	 * to resource owners.
 	 */
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 		pgu_io_cleanup_mine();

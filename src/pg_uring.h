@@ -9,7 +9,8 @@
  * any backend may process any completion.
  *
  * Module map (one concern each):
- *	  pg_uring.c  _PG_init: GUCs, hook chaining, background worker registration
+ *	  pg_uring.c  _PG_init: GUCs, hook chaining, background worker registration,
+ *				  every module's initialisation
  *	  ring.c	  the shared rings: creation, teardown, submit, drain, kernel wait
  *	  io.c		  the IO slot table (slots with and without a bounce page):
  *				  life cycle, ownership, the op table, waiting
@@ -20,13 +21,17 @@
  *	  sqlio.c	  SQL-callable file IO, batch and benchmark functions
  *	  bufop.c	  the buffer-read op (completion by any backend), the per-buffer
  *				  map, the pin budget, ending any pg_uring IO on a buffer
- *	  bufread.c   the reader: claims, runs and a FIFO of reads of one fork
+ *	  bufread.c   the reader: claims, runs and a FIFO of reads of one fork (for
+ *				  prewarm, and in read-ahead mode for a scan core runs)
  *	  prewarm.c   pg_uring_prewarm and pg_uring_prewarm_blocks
  *	  wal.c		  WAL segment flushes through the rings; WAL durability record
  *	  writeop.c   the buffer-write ops and their completion by any backend
  *	  writeback.c the write-back object: copies, WAL order, files, submission
  *	  flush.c	  pg_uring_flush(): a relation's or the pool's dirty buffers
  *	  writer.c	  the pg_uring writer: cleans buffers ahead of the clock sweep
+ *	  readahead.c read-ahead for ordinary queries: the executor hook, the wrapped
+ *				  scans, their windows and distances
+ *	  rasource.c  where a scan's next blocks come from, per node type
  *
  * Copyright (c) 2026, pg_uring developers
  *

@@ -62,6 +62,8 @@
 #define RA_BULKREAD_RING	(256 * 1024 / BLCKSZ)
 /* within a ring strategy, leave this much of the ring to the scan itself */
 #define RA_RING_SLACK		8
+/* used and wasted blocks are added to the ring's counters this many at a time */
+#define RA_FLUSH_COUNTS		64
 /* read-ahead reads one scan may have in flight */
 #define RA_MAX_DEPTH		64
 
@@ -163,7 +165,8 @@ flush_counts(RaScan *s)
 static void
 count_used(RaScan *s)
 {
-	s->used++;
+	if (++s->used >= RA_FLUSH_COUNTS)
+		flush_counts(s);
 	if (pgBufferUsage.shared_blks_hit > 0)
 		pgBufferUsage.shared_blks_hit--;
 	if (pgstat_should_count_relation(s->rel))
@@ -179,8 +182,8 @@ window_clear(RaScan *s)
 {
 	while (s->win_count > 0)
 	{
-		if (s->win[s->win_head].ours)
-			s->wasted++;
+		if (s->win[s->win_head].ours && ++s->wasted >= RA_FLUSH_COUNTS)
+			flush_counts(s);
 		s->win_head = (s->win_head + 1) % s->win_cap;
 		s->win_count--;
 	}

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * stats.c
- *	  Ring counters and the SQL functions behind pg_uring_stats and
- *	  pg_uring_ios.
+ *	  Ring counters and the SQL functions behind pg_uring_stats,
+ *	  pg_uring_stat_io and pg_uring_ios.
  *
  * Owns: the names of the counters (in PgUringCounter order) and the reset
  * time.  Counters are atomics in each ring and are bumped wherever the
