@@ -129,6 +129,9 @@ seq_where(RaScan *s, uint64 *pos)
 	if (hs == NULL)
 		return RA_NONE;
 	cb = hs->rs_cblock;
+	s->watch = &hs->rs_cblock;
+	s->watch_last = cb;
+	s->watch_desc = hs;
 	if (cb == s->u.seq.last)
 		return RA_SAME;
 	prev = s->u.seq.last;
@@ -177,6 +180,7 @@ seq_next(RaScan *s, BlockNumber *blkno, uint64 *pos, Buffer *vmbuf)
 static void
 seq_stop(RaScan *s)
 {
+	s->watch = NULL;
 	s->u.seq.last = InvalidBlockNumber;
 	s->u.seq.gen_left = 0;
 }

@@ -117,13 +117,11 @@ active_remove(RaScan *s)
 }
 
 /* The RaScan of a node we wrapped: core calls the wrapper with its PlanState. */
-static inline RaScan *
-scan_of(PlanState *ps)
+static pg_noinline RaScan *
+scan_of_slow(PlanState *ps)
 {
 	int			i;
 
-	if (likely(last_hit != NULL && last_hit->ps == ps))
-		return last_hit;
 	for (i = nactive - 1; i >= 0; i--)
 	{
 		if (active[i]->ps == ps)
@@ -349,7 +347,7 @@ look_ahead(RaScan *s)
 }
 
 /* At each call into the node: where is the scan, and what follows. */
-static inline void
+static pg_noinline void
 scan_check(RaScan *s)
 {
 	uint64		pos = 0;
@@ -391,25 +389,36 @@ scan_check(RaScan *s)
  * Removed by Filter"; core's node still does the fetch, the EvalPlanQual
  * recheck and the interrupt checks.
  */
+/* the scan is over (or rescanned to nothing): what a scan node returns then */
+static pg_noinline TupleTableSlot *
+scan_end(RaScan *s, TupleTableSlot *slot)
+{
+	scan_stop(s);
+	if (s->proj)
+		return ExecClearTuple(s->proj->pi_state.resultslot);
+	return slot;
+}
+
 static TupleTableSlot *
 ra_exec_scan(PlanState *ps)
 {
-	RaScan	   *s = scan_of(ps);
+	RaScan	   *s = likely(last_hit != NULL && last_hit->ps == ps) ? last_hit : scan_of_slow(ps);
 	ExprContext *econtext = ps->ps_ExprContext;
 
 	for (;;)
 	{
 		TupleTableSlot *slot;
 
-		scan_check(s);
+		/*
+		 * The common case, kept cheap: the scan is on the block it was on at
+		 * the last call (a seq scan's source watches its current block).
+		 */
+		if (s->watch == NULL || *s->watch != s->watch_last ||
+			((ScanState *) ps)->ss_currentScanDesc != s->watch_desc)
+			scan_check(s);
 		slot = s->orig(ps);
-		if (TupIsNull(slot))
-		{
-			scan_stop(s);
-			if (s->proj)
-				return ExecClearTuple(s->proj->pi_state.resultslot);
-			return slot;
-		}
+		if (unlikely(TupIsNull(slot)))
+			return scan_end(s, slot);
 		if (s->qual == NULL && s->proj == NULL)
 			return slot;
 		econtext->ecxt_scantuple = slot;

@@ -64,6 +64,15 @@ struct RaScan
 	PlanState  *ps;
 	const RaSource *src;
 	ExecProcNodeMtd orig;		/* what ExecProcNodeReal was before us */
+	/*
+	 * A word of the scan's state that the source says tells whether the
+	 * scan moved (a seq scan's current block), with its value when last
+	 * looked at and the scan descriptor it belongs to: while it is
+	 * unchanged, the wrapper skips the source altogether.  NULL: always ask.
+	 */
+	const uint32 *watch;
+	uint32		watch_last;
+	const void *watch_desc;
 	ExprState  *qual;			/* the node's, evaluated by the wrapper */
 	ProjectionInfo *proj;
 	RaQuery    *query;
