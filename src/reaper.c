@@ -6,12 +6,7 @@
  * Core backends that sleep on a buffer's IO condition variable know nothing
  * of rings, and an issuer may be busy or blocked; without the reaper a
  * completion could sit in a CQ indefinitely.  The reaper sleeps on the
- * eventfds registered with the rings, and stops listening to them while it
- * is awake, and for as long as completions keep coming (periods of
- * max(1 ms, pg_uring.reaper_delay), looking every 50 us for completions
- * somebody sleeps on): a busy ring wakes it once, and the processes that
- * post completions do not pay a wake-up of the reaper each (a scan reading
- * ahead posts thousands a second).  When one fires it first leaves the
+ * eventfds registered with the rings.  When one fires it first leaves the
  * issuers pg_uring.reaper_delay to reap inline (the common, cheap case), and
  * then drains only rings whose completions from before that delay are still
  * unreaped.  So one wake-up covers a burst, and issuers keep doing most of
@@ -107,61 +102,6 @@ wait_for_issuers(int nrings, unsigned *tail_at_wake)
 	}
 }
 
-/*
- * Whether a ring's completions signal its eventfd (IORING_CQ_EVENTFD_DISABLED
- * in the CQ ring's flags, which only the reaper changes).  Kernels without
- * the flag always signal: harmless, only dearer.
- */
-static void
-listen_to(PgUringRing *ring, bool on)
-{
-	(void) io_uring_cq_eventfd_toggle(&ring->uring, on);
-}
-
-/*
- * While deaf (busy rings, eventfds off): one period of max(1 ms,
- * pg_uring.reaper_delay), looking for a completion that somebody sleeps on,
- * in any ring, and draining that ring at once: every WAITER_POLL_US while a
- * CQ holds completions nobody has reaped, every DEAF_IDLE_POLL_US while
- * they are all empty (the issuers keep up; a completion still to come is
- * seen that much later, and the reaper does not spin on the other CPU).
- */
-#define DEAF_IDLE_POLL_US 200
-
-static void
-deaf_period(int nrings)
-{
-	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													   Max(1, pgu_reaper_delay));
-
-	for (;;)
-	{
-		TimestampTz now;
-		bool		ready = false;
-		int			i;
-
-		for (i = 0; i < nrings; i++)
-		{
-			PgUringRing *ring = pgu_ring(i);
-
-			if (!ring->active || pgu_ring_cq_ready(ring) == 0)
-				continue;
-			if (pgu_ring_cq_waited(ring))
-				(void) pgu_ring_progress(ring, false);
-			if (pgu_ring_cq_ready(ring) > 0)
-				ready = true;
-		}
-		if (ShutdownRequestPending)
-			return;
-		now = GetCurrentTimestamp();
-		if (now >= deadline)
-			return;
-		pg_usleep(Min(ready ? WAITER_POLL_US : DEAF_IDLE_POLL_US, deadline - now));
-		if (!PostmasterIsAlive())
-			proc_exit(1);
-	}
-}
-
 void
 pgu_reaper_main(Datum arg)
 {
@@ -170,8 +110,6 @@ pgu_reaper_main(Datum arg)
 	int			i;
 	unsigned   *tail_at_wake;
 	bool		any_active = false;
-	bool		pending = false;
-	bool		deaf = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -192,11 +130,6 @@ pgu_reaper_main(Datum arg)
 		{
 			AddWaitEventToSet(set, WL_SOCKET_READABLE, ring->eventfd, NULL, ring);
 			any_active = true;
-			/* an earlier reaper may have exited while not listening */
-			listen_to(ring, true);
-			pg_memory_barrier();
-			if (pgu_ring_cq_ready(ring) > 0)
-				pending = true;
 		}
 	}
 	if (!any_active)
@@ -207,11 +140,10 @@ pgu_reaper_main(Datum arg)
 	{
 		WaitEvent	events[8];
 		int			nevents;
-		bool		woke_on_ring = pending || deaf;
+		bool		woke_on_ring = false;
 
-		/* completions came while we were not listening: no sleep */
-		nevents = WaitEventSetWait(set, (pending || deaf) ? 0L : -1L, events,
-								   lengthof(events), PG_WAIT_EXTENSION);
+		nevents = WaitEventSetWait(set, -1L, events, lengthof(events),
+								   PG_WAIT_EXTENSION);
 		for (i = 0; i < nevents; i++)
 		{
 			if (events[i].events & WL_LATCH_SET)
@@ -227,19 +159,13 @@ pgu_reaper_main(Datum arg)
 		if (!woke_on_ring)
 			continue;
 
-		/*
-		 * Stop listening while awake: every completion a ring posts would
-		 * otherwise signal its eventfd and wake us again, a cost paid by the
-		 * process that posts it (a scan reading ahead: one wake-up per
-		 * read).  Reset every eventfd and note how far each CQ had got.
-		 */
+		/* reset every eventfd and note how far each CQ had got */
 		for (i = 0; i < nrings; i++)
 		{
 			PgUringRing *ring = pgu_ring(i);
 
 			if (!ring->active)
 				continue;
-			listen_to(ring, false);
 			consume_eventfd(ring->eventfd);
 			tail_at_wake[i] = pgu_ring_cq_tail(ring);
 		}
@@ -249,47 +175,13 @@ pgu_reaper_main(Datum arg)
 		 * what somebody is sleeping on (a core backend in WaitIO knows no
 		 * ring and would sleep out the whole delay).
 		 */
-		if (deaf)
-			deaf_period(nrings);
-		else if (pgu_reaper_delay > 0)
+		if (pgu_reaper_delay > 0)
 			wait_for_issuers(nrings, tail_at_wake);
 
 		/* drain rings where something seen at wake-up is still unreaped */
 		for (i = 0; i < nrings; i++)
 			if (unreaped(i, tail_at_wake))
 				(void) pgu_ring_progress(pgu_ring(i), false);
-
-		/*
-		 * Rings still busy (completions were posted since we woke): stay
-		 * deaf for another period, so that the processes posting them pay
-		 * no wake-up of ours each; pg_uring.reaper_delay = 0 asks for every
-		 * completion at once, so it always listens.
-		 */
-		deaf = false;
-		if (pgu_reaper_delay > 0)
-			for (i = 0; i < nrings; i++)
-				if (pgu_ring(i)->active && pgu_ring_cq_tail(pgu_ring(i)) != tail_at_wake[i])
-					deaf = true;
-		if (deaf)
-			continue;
-
-		/*
-		 * Listen again, then look: a completion posted while we were not
-		 * listening signalled nobody, so if any is still in a CQ we go round
-		 * again at once instead of sleeping.
-		 */
-		pending = false;
-		for (i = 0; i < nrings; i++)
-		{
-			PgUringRing *ring = pgu_ring(i);
-
-			if (!ring->active)
-				continue;
-			listen_to(ring, true);
-			pg_memory_barrier();
-			if (pgu_ring_cq_ready(ring) > 0)
-				pending = true;
-		}
 	}
 
 	/*
