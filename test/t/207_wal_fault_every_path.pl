@@ -17,7 +17,11 @@
 #    terminated, then the pause ends.
 # 2. statement_timeout: the reaper waits a second before reaping
 #    (pg_uring.reaper_delay = 1000), the flusher's statement times out after
-#    300 ms and its cleanup reaps the failure.
+#    300 ms and its cleanup reaps the failure.  The transaction is small
+#    (1000 rows) and follows a checkpoint, so that no dirty page of w has
+#    its WAL flushed already: a first batch of such plain writes, which the
+#    flusher may not reap, would fill its depth and keep it waiting for the
+#    reaper before it linked anything behind a WAL fsync.
 # 3. the writer: pg_uring.writer with the fault on, a 2 MB pool cycled by
 #    inserts in an open transaction, so the writer writes pages whose WAL is
 #    written but not flushed.
@@ -56,24 +60,30 @@ my $next_id = 100000;
 
 sub open_insert
 {
+	my ($rows) = @_;
+	$rows //= 20000;
 	my $first = $next_id;
 	$next_id += 20000;
 	return ($first, qq{BEGIN;
-INSERT INTO w SELECT g, repeat('w', 200) FROM generate_series($first, $first + 19999) g;
+INSERT INTO w SELECT g, repeat('w', 200) FROM generate_series($first, $first + $rows - 1) g;
 SELECT pg_current_wal_lsn() > pg_current_wal_flush_lsn() AS gap;
 });
 }
 
 # A path's start: what w holds, the log offset, and a session (named $app)
-# inside a transaction that has written WAL it has not flushed, with $set
-# run (asserted unless $set is undef: the writer may PANIC before).
+# inside a transaction that has written WAL it has not flushed ($rows rows,
+# 20000 unless given), with $set run (asserted unless $set is undef: the
+# writer may PANIC before).  With $clean, a checkpoint first, so that every
+# dirty page of w is the transaction's.
 # Returns (expected digest, offset, first id inserted, session).
 sub begin_path
 {
-	my ($label, $app, $set) = @_;
+	my ($label, $app, $set, $rows, $clean) = @_;
 	my $expected = wr_digest($node, 'w', 'id, v');
+	# a checkpoint here leaves only the transaction's pages dirty
+	$node->safe_psql('postgres', 'CHECKPOINT') if $clean;
 	my $offset = -s $node->logfile;
-	my ($first, $sql) = open_insert();
+	my ($first, $sql) = open_insert($rows);
 	my $s = pgu_session($node, $app);
 	my $gap = $s->query($sql . ($set // ''));
 	is($gap, 't', "$label: WAL was written beyond what is flushed") if defined $set;
@@ -132,7 +142,7 @@ sub check_after_panic
 	$node->append_conf('postgresql.conf', "pg_uring.reaper_delay = 1000\n");
 	$node->reload;
 	my ($expected, $offset, $first, $s) = begin_path($label, 'flusher2',
-		'SET pg_uring.test_wal_flush_fault = on; SET pg_uring.test_hold_reap = on');
+		'SET pg_uring.test_wal_flush_fault = on; SET pg_uring.test_hold_reap = on', 1000, 1);
 	$s->query("SET statement_timeout = '300ms'; SELECT pg_uring_flush('w')");
 	my $log = check_panicked($label, $offset, $expected, $first);
 	# with pg_uring.test_hold_reap the flusher reaps only in its cleanup,
@@ -190,7 +200,7 @@ else
 {
 	my $label = 'split chain';
 	my ($expected, $offset, $first, $s) = begin_path($label, 'flusher4',
-		"SET pg_uring.test_wal_flush_fault = on; SET pg_uring.test_fault = 'ssplit:1'");
+		"SET pg_uring.test_wal_flush_fault = on; SET pg_uring.test_fault = 'ssplit:1'", 1000, 1);
 	my ($o, $e) = $s->query("SELECT pg_uring_flush('w')");
 	like($e, qr/server closed the connection unexpectedly|connection to server was lost/,
 		"$label: the flushing session lost its connection");
