@@ -17,19 +17,20 @@
 #    terminated, then the pause ends.
 # 2. statement_timeout: the reaper waits a second before reaping
 #    (pg_uring.reaper_delay = 1000), the flusher's statement times out after
-#    300 ms and its cleanup reaps the failure.  The transaction is small
-#    (1000 rows) and follows a checkpoint, so that no dirty page of w has
-#    its WAL flushed already: a first batch of such plain writes, which the
-#    flusher may not reap, would fill its depth and keep it waiting for the
-#    reaper before it linked anything behind a WAL fsync.
+#    300 ms and its cleanup reaps the failure.  The transaction is a small
+#    one after a checkpoint (see begin_path): dirty pages whose WAL is
+#    already flushed would be plain writes, and a first batch of them, which
+#    the flusher may not reap, would fill its depth and keep it waiting for
+#    the reaper before it linked anything behind a WAL fsync.
 # 3. the writer: pg_uring.writer with the fault on, a 2 MB pool cycled by
 #    inserts in an open transaction, so the writer writes pages whose WAL is
 #    written but not flushed.
 # 4. a chain the kernel takes in two parts: pg_uring.test_fault 'ssplit:1'
 #    makes the kernel take only the first WAL fsync of the submission; the
 #    page writes linked behind the chain must still be cancelled, none
-#    written (the DETAIL of the PANIC says so).  Not run with
-#    pg_uring.io_method = sync, which has no submission queue.
+#    written (the DETAIL of the PANIC says so); a small transaction after
+#    a checkpoint, as in 2, so that the flush links its first batch.  Not run
+#    with pg_uring.io_method = sync, which has no submission queue.
 #
 # Each: the server PANICs ("could not fsync file ... through pg_uring") and
 # reinitialises, recovery is done, committed data is intact (md5, amcheck),
@@ -61,7 +62,6 @@ my $next_id = 100000;
 sub open_insert
 {
 	my ($rows) = @_;
-	$rows //= 20000;
 	my $first = $next_id;
 	$next_id += 20000;
 	return ($first, qq{BEGIN;
@@ -71,19 +71,18 @@ SELECT pg_current_wal_lsn() > pg_current_wal_flush_lsn() AS gap;
 }
 
 # A path's start: what w holds, the log offset, and a session (named $app)
-# inside a transaction that has written WAL it has not flushed ($rows rows,
-# 20000 unless given), with $set run (asserted unless $set is undef: the
-# writer may PANIC before).  With $clean, a checkpoint first, so that every
-# dirty page of w is the transaction's.
+# inside a transaction that has written WAL it has not flushed, with $set
+# run (asserted unless $set is undef: the writer may PANIC before).  With
+# $small, a checkpoint first and 1000 rows, not 20000, so that every dirty
+# page of w is the transaction's and none was evicted (which flushes WAL).
 # Returns (expected digest, offset, first id inserted, session).
 sub begin_path
 {
-	my ($label, $app, $set, $rows, $clean) = @_;
+	my ($label, $app, $set, $small) = @_;
 	my $expected = wr_digest($node, 'w', 'id, v');
-	# a checkpoint here leaves only the transaction's pages dirty
-	$node->safe_psql('postgres', 'CHECKPOINT') if $clean;
+	$node->safe_psql('postgres', 'CHECKPOINT') if $small;
 	my $offset = -s $node->logfile;
-	my ($first, $sql) = open_insert($rows);
+	my ($first, $sql) = open_insert($small ? 1000 : 20000);
 	my $s = pgu_session($node, $app);
 	my $gap = $s->query($sql . ($set // ''));
 	is($gap, 't', "$label: WAL was written beyond what is flushed") if defined $set;
@@ -142,7 +141,7 @@ sub check_after_panic
 	$node->append_conf('postgresql.conf', "pg_uring.reaper_delay = 1000\n");
 	$node->reload;
 	my ($expected, $offset, $first, $s) = begin_path($label, 'flusher2',
-		'SET pg_uring.test_wal_flush_fault = on; SET pg_uring.test_hold_reap = on', 1000, 1);
+		'SET pg_uring.test_wal_flush_fault = on; SET pg_uring.test_hold_reap = on', 'small');
 	$s->query("SET statement_timeout = '300ms'; SELECT pg_uring_flush('w')");
 	my $log = check_panicked($label, $offset, $expected, $first);
 	# with pg_uring.test_hold_reap the flusher reaps only in its cleanup,
@@ -200,7 +199,7 @@ else
 {
 	my $label = 'split chain';
 	my ($expected, $offset, $first, $s) = begin_path($label, 'flusher4',
-		"SET pg_uring.test_wal_flush_fault = on; SET pg_uring.test_fault = 'ssplit:1'", 1000, 1);
+		"SET pg_uring.test_wal_flush_fault = on; SET pg_uring.test_fault = 'ssplit:1'", 'small');
 	my ($o, $e) = $s->query("SELECT pg_uring_flush('w')");
 	like($e, qr/server closed the connection unexpectedly|connection to server was lost/,
 		"$label: the flushing session lost its connection");
