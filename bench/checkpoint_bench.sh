@@ -239,9 +239,10 @@ RAW_HEADER="round|case|order|update_s|dirty_buffers|table_dirty|load1|foreign_cp
 STATS_SQL="SELECT b.buffers_checkpoint, b.checkpoint_write_time::int8, b.checkpoint_sync_time::int8, b.buffers_backend,
 	u.sync_requests, u.local_syncs, u.buffer_writes, u.linked_writes, u.writes_deferred, u.drained_writes, u.write_failures
 	FROM pg_stat_bgwriter b,
-	(SELECT sum(sync_requests) AS sync_requests, sum(local_syncs) AS local_syncs, sum(buffer_writes) AS buffer_writes,
-	 sum(linked_writes) AS linked_writes, sum(writes_deferred) AS writes_deferred, sum(drained_writes) AS drained_writes,
-	 sum(buffer_write_failures) AS write_failures FROM pg_uring_stats) u"
+	(SELECT sum(w.sync_requests) AS sync_requests, sum(w.local_syncs) AS local_syncs, sum(wb.writes) AS buffer_writes,
+	 sum(w.linked_writes) AS linked_writes, sum(w.writes_deferred) AS writes_deferred, sum(wb.fsyncs) AS drained_writes,
+	 sum(wb.failures) AS write_failures FROM pg_uring_stat_writeback w
+	 JOIN pg_uring_stat_io wb ON wb.ring = w.ring AND wb.io_kind = 'write-back') u"
 PC_DIRTY_SQL="(SELECT sum((m[1])::int8) FROM regexp_matches(pg_read_file('/proc/meminfo'), '(?:Dirty|Writeback):\s+(\d+)', 'g') AS m)"
 DIRTY_SQL="SELECT count(*) FILTER (WHERE isdirty),
 	count(*) FILTER (WHERE isdirty AND relfilenode = pg_relation_filenode('cb_t')

@@ -587,10 +587,10 @@ EXPLAIN $stmt;
 SELECT pg_uring_reset_stats();
 \o
 SELECT secs, n FROM pb_time(\$pbq\$$stmt\$pbq\$);
-SELECT coalesce(sum(reaped_by_issuer), 0), coalesce(sum(reaped_by_other), 0), coalesce(sum(reaped_by_reaper), 0),
-	coalesce(sum(buffer_reads), 0), coalesce(sum(buffer_blocks), 0),
-	coalesce(sum(errors), 0) + coalesce(sum(buffer_read_failures), 0)
-FROM pg_uring_stats;
+SELECT coalesce(sum(s.reaped_by_issuer), 0), coalesce(sum(s.reaped_by_other), 0),
+	coalesce(sum(s.reaped_by_reaper), 0), coalesce(sum(io.ios), 0), coalesce(sum(io.reads), 0),
+	coalesce(sum(s.errors), 0) + coalesce(sum(io.failures), 0)
+FROM pg_uring_stats s JOIN pg_uring_stat_io io ON io.ring = s.ring AND io.io_kind = 'prewarm';
 $BUFCHECK;
 SQL
 	) || die "run $run $case $cache $side failed"

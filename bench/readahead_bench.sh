@@ -313,8 +313,9 @@ else
 	DISK_SQL="(SELECT -1::int8 AS ios, -1::int8 AS sec)"
 	NOTES+=("no /proc/diskstats line for the data directory's device ($DEV_SRC, ${DEV_MAJMIN:-?}): no device read counts")
 fi
-# sum of pg_uring_stats.buffer_blocks over the rings (-1 if the column is gone)
-UBLOCKS_SQL="(SELECT coalesce(sum((to_jsonb(s) ->> 'buffer_blocks')::int8), -1) FROM pg_uring_stats s)"
+# blocks pg_uring read into shared buffers (read ahead or prewarmed), summed
+# over the rings (-1 without pg_uring_stat_io)
+UBLOCKS_SQL="(SELECT coalesce(sum(reads), -1) FROM pg_uring_stat_io WHERE io_kind IN ('prewarm', 'read-ahead'))"
 
 # ---------------------------------------------------------------------------
 # the cases
@@ -740,7 +741,7 @@ report() {
 	echo "- rate: table MB / time (seq*), distinct heap blocks of the range / time (idx, bitmap): compare"
 	echo "  with the device lines above (seq: dd and fio sequential; idx and bitmap: fio random IOPS)."
 	echo "- device MB read: /proc/diskstats sectors of $DEV_NAME read during the timed statement (the whole device,"
-	echo "  other processes included; -1 if unknown). pg_uring blocks: sum of pg_uring_stats.buffer_blocks, reset"
+	echo "  other processes included; -1 if unknown). pg_uring blocks: sum of pg_uring_stat_io.reads (prewarm and read-ahead rows), reset"
 	echo "  before each run (median of the on runs; all stats rows are in the .stats.tsv file)."
 	if [ "${#FOREIGN_RUNS[@]}" -gt 0 ]; then
 		cut -f10 "$WORK/raw.tsv" | sort -g | awk -v k="${#FOREIGN_RUNS[@]}" '{ v[NR] = $1 } END {

@@ -182,9 +182,10 @@ STATS_SQL="SELECT b.buffers_alloc, b.buffers_backend, u.sync_requests, u.local_s
 	b.buffers_checkpoint, b.checkpoints_timed + b.checkpoints_req, u.writer_pages, u.buffer_writes, u.writes_deferred,
 	u.linked_writes, u.write_failures, b.buffers_backend_fsync, pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8
 	FROM pg_stat_bgwriter b,
-	(SELECT sum(sync_requests) AS sync_requests, sum(local_syncs) AS local_syncs, sum(writer_pages) AS writer_pages,
-	 sum(buffer_writes) AS buffer_writes, sum(writes_deferred) AS writes_deferred, sum(linked_writes) AS linked_writes,
-	 sum(buffer_write_failures) AS write_failures FROM pg_uring_stats) u"
+	(SELECT sum(w.sync_requests) AS sync_requests, sum(w.local_syncs) AS local_syncs, sum(w.writer_pages) AS writer_pages,
+	 sum(wb.writes) AS buffer_writes, sum(w.writes_deferred) AS writes_deferred, sum(w.linked_writes) AS linked_writes,
+	 sum(wb.failures) AS write_failures FROM pg_uring_stat_writeback w
+	 JOIN pg_uring_stat_io wb ON wb.ring = w.ring AND wb.io_kind = 'write-back') u"
 VERIFY_SQL="SELECT (SELECT sum(abalance) FROM pgbench_accounts), (SELECT sum(tbalance) FROM pgbench_tellers),
 	(SELECT sum(bbalance) FROM pgbench_branches), (SELECT coalesce(sum(delta), 0) FROM pgbench_history),
 	(SELECT count(*) FROM pgbench_history)"

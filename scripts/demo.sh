@@ -98,9 +98,9 @@ SELECT count(*) AS cached_blocks,
        pg_relation_size('pgbench_accounts') / 8192 AS table_blocks
   FROM pg_buffercache WHERE relfilenode = pg_relation_filenode('pgbench_accounts');
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) SELECT sum(abalance) FROM pgbench_accounts;
-SELECT sum(buffer_reads) AS buffer_reads, sum(buffer_blocks) AS buffer_blocks,
-       sum(reaped_by_issuer) AS reaped_by_issuer, sum(reaped_by_reaper) AS reaped_by_reaper
-  FROM pg_uring_stats;
+SELECT sum(io.ios) AS prewarm_ios, sum(io.reads) AS prewarm_blocks,
+       sum(s.reaped_by_issuer) AS reaped_by_issuer, sum(s.reaped_by_reaper) AS reaped_by_reaper
+  FROM pg_uring_stats s JOIN pg_uring_stat_io io ON io.ring = s.ring AND io.io_kind = 'prewarm';
 SQL
 
 echo "== concurrent sessions on the shared rings (8 clients x 20 s of pg_uring_bench)"
@@ -123,18 +123,25 @@ SELECT pg_uring_flush(sync => true) AS written;
 CHECKPOINT;
 \timing off
 SELECT count(*) FILTER (WHERE isdirty) AS dirty_after FROM pg_buffercache;
-SELECT sum(writer_pages) AS writer_pages, sum(buffer_writes) AS buffer_writes,
-       sum(linked_writes) AS linked_writes, sum(wal_flushes) AS wal_flushes,
-       sum(drained_writes) AS drained_fdatasyncs, sum(writes_deferred) AS deferred,
-       sum(buffer_write_failures) AS failures
-  FROM pg_uring_stats;
+SELECT sum(w.writer_pages) AS writer_pages, sum(wb.writes) AS buffer_writes,
+       sum(w.linked_writes) AS linked_writes, sum(wal.fsyncs) AS wal_fsyncs,
+       sum(wb.fsyncs) AS drained_fdatasyncs, sum(w.writes_deferred) AS deferred,
+       sum(wb.failures) AS failures
+  FROM pg_uring_stat_writeback w
+  JOIN pg_uring_stat_io wb ON wb.ring = w.ring AND wb.io_kind = 'write-back'
+  JOIN pg_uring_stat_io wal ON wal.ring = w.ring AND wal.io_kind = 'wal fsync';
 SELECT sum(abalance) AS accounts, (SELECT sum(delta) FROM pgbench_history) AS history
   FROM pgbench_accounts \gset
 SELECT :accounts = :history AS balances_agree;
 SQL
 
-echo "== pg_uring_stats"
+echo "== pg_uring_stats (one row per ring)"
 psql_pg -c "'SELECT * FROM pg_uring_stats ORDER BY ring'"
+echo "== pg_uring_stat_io (one row per ring and kind of IO)"
+psql_pg -c "'SELECT * FROM pg_uring_stat_io ORDER BY ring, io_kind'"
+echo "== pg_uring_stat_writeback, pg_uring_stat_database (read-ahead per database)"
+psql_pg -c "'SELECT * FROM pg_uring_stat_writeback ORDER BY ring'"
+psql_pg -c "'SELECT * FROM pg_uring_stat_database ORDER BY datname'"
 
 echo "== crash (immediate stop) and restart: what was committed is all there"
 echo "SELECT md5(string_agg(aid || ':' || abalance, ',' ORDER BY aid)) FROM pgbench_accounts;" >"$dir/md5.sql"

@@ -33,11 +33,12 @@ SELECT :written = :dirty_before AS counted,
 	   pgu_dirty((SELECT reltoastrelid FROM pg_class WHERE relname = 'flt')) AS toast_dirty;
 -- adjacent blocks are combined into one pwritev, and each write registers
 -- one fsync request with the checkpointer
-SELECT sum(buffer_writes) = :written AS stats_agree, sum(buffer_write_failures) AS failures,
-	   sum(submitted) < :written AS combined,
-	   sum(sync_requests) + sum(local_syncs) BETWEEN 1 AND sum(submitted) AS fsyncs_registered,
-	   sum(in_flight) AS in_flight
-  FROM pg_uring_stats;
+SELECT sum(io.writes) = :written AS stats_agree, sum(io.failures) AS failures,
+	   sum(s.submitted) < :written AS combined,
+	   sum(w.sync_requests) + sum(w.local_syncs) BETWEEN 1 AND sum(s.submitted) AS fsyncs_registered,
+	   sum(s.in_flight) AS in_flight
+  FROM pg_uring_stats s JOIN pg_uring_stat_writeback w USING (ring)
+  JOIN pg_uring_stat_io io ON io.ring = s.ring AND io.io_kind = 'write-back';
 -- the index is a relation of its own
 SELECT pg_uring_flush('flt_pkey') > 0 AS index_written, pgu_dirty('flt_pkey') AS index_dirty;
 -- nothing left to write
@@ -48,9 +49,9 @@ UPDATE flt SET v = repeat('h', 100) WHERE id % 3 = 0;
 SELECT pg_uring_reset_stats();
 SELECT pg_uring_flush(sync => true) > 0 AS written;
 SELECT pgu_dirty('flt') AS heap_dirty;
-SELECT sum(drained_writes) > 0 AS synced, sum(drained) > 0 AS drain_barrier,
-	   sum(errors) AS errors, sum(cancelled) AS cancelled
-  FROM pg_uring_stats;
+SELECT sum(io.fsyncs) > 0 AS synced, sum(s.drained) > 0 AS drain_barrier,
+	   sum(s.errors) AS errors, sum(s.cancelled) AS cancelled
+  FROM pg_uring_stats s JOIN pg_uring_stat_io io ON io.ring = s.ring AND io.io_kind = 'write-back';
 
 -- unlogged relations need no WAL, and flush all the same
 CREATE UNLOGGED TABLE flu AS SELECT g AS id FROM generate_series(1, 3000) g;
@@ -61,7 +62,7 @@ SELECT pg_uring_flush('flu') > 0 AS written, pgu_dirty('flu') AS dirty;
 SELECT pg_uring_reset_stats();
 UPDATE flt SET v = 'j' WHERE id < 100;
 SELECT pg_uring_flush('flt') > 0 AS written;
-SELECT sum(linked_writes) AS linked, sum(cancelled_chains) AS cancelled_chains FROM pg_uring_stats;
+SELECT sum(linked_writes) AS linked, sum(cancelled_chains) AS cancelled_chains FROM pg_uring_stat_writeback;
 
 -- the data is what was written
 SELECT count(*), count(*) FILTER (WHERE v = 'j') AS j, max(length(v)) FROM flt;
@@ -124,9 +125,9 @@ SET pg_uring.test_fault = 'weio:0';
 SELECT pgu_flush_error('flt');
 SELECT isdirty FROM pg_buffercache
  WHERE relfilenode = pg_relation_filenode('flt') AND relforknumber = 0 AND relblocknumber = 0;
-SELECT pgu_dirty('flt') > 0 AS dirty_left, sum(buffer_write_failures) > 0 AS failures_counted,
-	   sum(errors) > 0 AS io_errors, sum(in_flight) AS in_flight
-  FROM pg_uring_stats;
+SELECT pgu_dirty('flt') > 0 AS dirty_left, sum(io.failures) > 0 AS failures_counted,
+	   sum(s.errors) > 0 AS io_errors, sum(s.in_flight) AS in_flight
+  FROM pg_uring_stats s JOIN pg_uring_stat_io io ON io.ring = s.ring AND io.io_kind = 'write-back';
 RESET pg_uring.test_fault;
 SELECT pg_uring_flush('flt') > 0 AS written, pgu_dirty('flt') AS dirty;
 

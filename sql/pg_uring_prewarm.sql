@@ -68,21 +68,23 @@ SELECT pg_uring_prewarm_blocks('pw', ARRAY[5, 3, 3, 1000, 2]::int8[]) AS list_ca
 SELECT pg_uring_prewarm_blocks('pw', ARRAY[]::int8[]) AS empty_list;
 
 -- the buffer reads show in the statistics, completed by someone
-SELECT sum(buffer_reads) > 0 AS reads_counted, sum(buffer_blocks) >= :pw_blocks / 2 AS blocks_counted,
-	   sum(buffer_read_failures) AS failures, sum(in_flight) AS in_flight
-  FROM pg_uring_stats;
+SELECT sum(io.ios) > 0 AS reads_counted, sum(io.reads) >= :pw_blocks / 2 AS blocks_counted,
+	   sum(io.failures) AS failures, sum(s.in_flight) AS in_flight
+  FROM pg_uring_stats s JOIN pg_uring_stat_io io ON io.ring = s.ring AND io.io_kind = 'prewarm';
 SELECT count(*) AS ios_left FROM pg_uring_ios;
 
 -- temporary tables live in local buffers: read synchronously through core,
 -- nothing through the rings (here every block is in local buffers already)
 CREATE TEMP TABLE pw_temp AS SELECT g FROM generate_series(1, 10000) g;
-SELECT sum(buffer_reads) AS reads_before FROM pg_uring_stats \gset
+SELECT sum(ios) AS reads_before FROM pg_uring_stat_io WHERE io_kind = 'prewarm' \gset
 SELECT pg_uring_prewarm('pw_temp') AS temp_read;
-SELECT sum(buffer_reads) = :reads_before AS temp_not_through_rings FROM pg_uring_stats;
+SELECT sum(ios) = :reads_before AS temp_not_through_rings
+  FROM pg_uring_stat_io WHERE io_kind = 'prewarm';
 SELECT sum(g) FROM pw_temp;
 -- system catalogs are read synchronously too: nothing through the rings
 SELECT pg_uring_prewarm('pg_class') BETWEEN 0 AND pg_relation_size('pg_class') / 8192 AS catalog_read;
-SELECT sum(buffer_reads) = :reads_before AS catalog_not_through_rings FROM pg_uring_stats;
+SELECT sum(ios) = :reads_before AS catalog_not_through_rings
+  FROM pg_uring_stat_io WHERE io_kind = 'prewarm';
 
 -- bad input
 SELECT pg_uring_prewarm('pw', 'nosuchfork');

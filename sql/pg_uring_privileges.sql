@@ -1,5 +1,6 @@
 --
--- Who may do what.  Statistics are public; file IO is not.
+-- Who may do what.  Statistics are public; the IOs in flight (which name
+-- relation files and blocks) are for pg_monitor, file IO is not public.
 --
 CREATE ROLE regress_pgu_user LOGIN;
 CREATE ROLE regress_pgu_reader LOGIN IN ROLE pg_read_server_files;
@@ -9,7 +10,12 @@ SELECT current_setting('data_directory') AS datadir \gset
 
 SET ROLE regress_pgu_user;
 SELECT count(*) AS rings FROM pg_uring_stats;
+SELECT count(*) AS io_rows FROM pg_uring_stat_io;
+SELECT count(*) AS writeback_rows FROM pg_uring_stat_writeback;
+SELECT count(*) >= 0 AS database_readable FROM pg_uring_stat_database;
+-- the IOs in flight name relation files and blocks: pg_monitor only
 SELECT count(*) AS ios FROM pg_uring_ios;
+SELECT count(*) AS ios FROM pg_uring_ios();
 SELECT count(*) > 0 AS probe_rows FROM pg_uring_probe();
 SELECT ring, mode FROM pg_uring_stats ORDER BY ring;
 SELECT pg_uring_reset_stats();
@@ -34,6 +40,7 @@ RESET ROLE;
 GRANT pg_monitor TO regress_pgu_user;
 SET ROLE regress_pgu_user;
 SELECT count(*) > 0 AS probe_rows FROM pg_uring_probe();
+SELECT count(*) >= 0 AS ios_readable FROM pg_uring_ios;
 RESET ROLE;
 
 DROP OWNED BY regress_pgu_user, regress_pgu_reader;

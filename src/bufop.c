@@ -312,6 +312,7 @@ bufread_complete(PgUringSlot *slot)
 	PgUringBufTarget *t = &slot->target.buf;
 	PgUringRing *ring = pgu_ring(slot->ring);
 	int32		res = slot->result;
+	Oid			dboid = t->rnode.dbNode;
 	uint32		failed = 0;
 	int			waited = 0;
 	int			i;
@@ -343,12 +344,12 @@ bufread_complete(PgUringSlot *slot)
 	t->failed_mask = failed;
 	if (t->readahead)
 	{
-		pgu_count(ring, PGU_C_RA_READS, 1);
-		pgu_count(ring, PGU_C_RA_BLOCKS, t->nblocks);
+		pgu_count_ra(ring, dboid, PGU_C_RA_READS, 1);
+		pgu_count_ra(ring, dboid, PGU_C_RA_BLOCKS, t->nblocks);
 		if (failed)
-			pgu_count(ring, PGU_C_RA_FAILURES, pg_popcount32(failed));
+			pgu_count_ra(ring, dboid, PGU_C_RA_FAILURES, pg_popcount32(failed));
 		if (waited)
-			pgu_count(ring, PGU_C_RA_WAITED, waited);
+			pgu_count_ra(ring, dboid, PGU_C_RA_WAITED, waited);
 	}
 	else
 	{

@@ -765,7 +765,8 @@ claim_block(PgUringReader *r, BlockNumber blkno, int *buf_id)
 	UnlockBufHdr(desc, state);
 
 	fill_pinned_zero_page(r, buf, blkno);
-	pgu_count(pgu_ring(pgu_my_ring()), PGU_C_BUF_SYNC_FILLS, 1);
+	pgu_count(pgu_ring(pgu_my_ring()),
+			  r->readahead ? PGU_C_RA_SYNC_FILLS : PGU_C_BUF_SYNC_FILLS, 1);
 	UnlockReleaseBuffer(buf);
 	return CLAIM_FILLED;
 }

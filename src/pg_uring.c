@@ -168,8 +168,10 @@ pgu_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 
-	RequestAddinShmemSpace(add_size(add_size(pgu_ring_shmem_size(), pgu_io_shmem_size()),
-									 pgu_bufread_shmem_size()));
+	RequestAddinShmemSpace(add_size(add_size(add_size(pgu_ring_shmem_size(),
+													   pgu_io_shmem_size()),
+											  pgu_bufread_shmem_size()),
+									 pgu_stats_shmem_size()));
 	RequestNamedLWLockTranche(PGU_TRANCHE_NAME, 2 * pgu_nrings);
 }
 
@@ -182,6 +184,7 @@ pgu_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	pgu_io_shmem_init();
 	pgu_bufread_shmem_init();
+	pgu_stats_shmem_init();
 	pgu_ring_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }

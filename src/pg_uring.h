@@ -126,6 +126,8 @@ typedef enum PgUringCounter
 	PGU_C_RA_WAITED,			/* ... a core backend was asleep on at completion */
 	PGU_C_RA_USED,				/* blocks read ahead that the scan then reached */
 	PGU_C_RA_WASTED,			/* ... that it never reached (LIMIT, end, rescan) */
+	/* PGU_C_RA_READS .. PGU_C_RA_WASTED are also counted per database */
+	PGU_C_RA_SYNC_FILLS,		/* as PGU_C_BUF_SYNC_FILLS, for read-ahead */
 	PGU_NCOUNTERS
 } PgUringCounter;
 
@@ -214,10 +216,24 @@ extern bool pgu_am_reaper;
 PGDLLEXPORT extern void pgu_reaper_main(Datum arg);
 
 /* stats.c */
+#define PGU_DB_COUNTER_FIRST	PGU_C_RA_READS
+#define PGU_NDB_COUNTERS		(PGU_C_RA_WASTED - PGU_C_RA_READS + 1)
+extern Size pgu_stats_shmem_size(void);
+extern void pgu_stats_shmem_init(void);
+extern void pgu_count_db(Oid dboid, PgUringCounter c, uint64 n);
+
 static inline void
 pgu_count(PgUringRing *ring, PgUringCounter c, uint64 n)
 {
 	pg_atomic_fetch_add_u64(&ring->counters[c], n);
+}
+
+/* a read-ahead counter: the ring's and the database's (PGU_DB_COUNTER_FIRST..) */
+static inline void
+pgu_count_ra(PgUringRing *ring, Oid dboid, PgUringCounter c, uint64 n)
+{
+	pgu_count(ring, c, n);
+	pgu_count_db(dboid, c, n);
 }
 
 #endif							/* PG_URING_H */

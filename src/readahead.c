@@ -147,9 +147,9 @@ flush_counts(RaScan *s)
 		return;
 	ring = pgu_ring(pgu_my_ring());
 	if (s->used)
-		pgu_count(ring, PGU_C_RA_USED, s->used);
+		pgu_count_ra(ring, MyDatabaseId, PGU_C_RA_USED, s->used);
 	if (s->wasted)
-		pgu_count(ring, PGU_C_RA_WASTED, s->wasted);
+		pgu_count_ra(ring, MyDatabaseId, PGU_C_RA_WASTED, s->wasted);
 	s->used = 0;
 	s->wasted = 0;
 }

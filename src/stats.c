@@ -1,15 +1,22 @@
 /*-------------------------------------------------------------------------
  *
  * stats.c
- *	  Ring counters and the SQL functions behind pg_uring_stats,
- *	  pg_uring_stat_io and pg_uring_ios.
+ *	  Ring counters, the per-database read-ahead counters, and the SQL
+ *	  functions behind pg_uring_stats (and through it the views
+ *	  pg_uring_stats and pg_uring_stat_writeback), pg_uring_stat_io,
+ *	  pg_uring_stat_database and pg_uring_ios.
  *
- * Owns: the names of the counters (in PgUringCounter order) and the reset
- * time.  Counters are atomics in each ring and are bumped wherever the
- * event happens; this module only reads and resets them.
+ * Owns: the per-database table in shared memory.  Ring counters are
+ * atomics in each ring and are bumped wherever the event happens; this
+ * module only reads and resets them.  The per-database table has a fixed
+ * number of entries, each claimed by the first count for a database (a
+ * compare-and-swap of its OID) and kept until the next reset; counts for
+ * databases that find it full go to one overflow entry, shown with a NULL
+ * datid.
  *
- * Invariant: a reset zeroes event counters only, never in_flight, which is
- * state, not a statistic.
+ * Invariants: a reset zeroes event counters only, never in_flight, which is
+ * state, not a statistic.  An entry's counters are zeroed when it is
+ * claimed, so nothing a reset raced with is shown under another database.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,6 +25,8 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "commands/dbcommands.h"
+#include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -27,6 +36,89 @@ PG_FUNCTION_INFO_V1(pg_uring_stats);
 PG_FUNCTION_INFO_V1(pg_uring_reset_stats);
 PG_FUNCTION_INFO_V1(pg_uring_ios);
 PG_FUNCTION_INFO_V1(pg_uring_stat_io);
+PG_FUNCTION_INFO_V1(pg_uring_stat_database);
+
+/* databases with an entry of their own, until the next reset */
+#define PGU_DB_ENTRIES		64
+
+typedef struct PgUringDbStats
+{
+	pg_atomic_uint32 dboid;		/* InvalidOid: free */
+	pg_atomic_uint64 counters[PGU_NDB_COUNTERS];
+} PgUringDbStats;
+
+/* PGU_DB_ENTRIES entries, then the overflow entry */
+static PgUringDbStats *db_stats = NULL;
+
+Size
+pgu_stats_shmem_size(void)
+{
+	return mul_size(PGU_DB_ENTRIES + 1, sizeof(PgUringDbStats));
+}
+
+void
+pgu_stats_shmem_init(void)
+{
+	bool		found;
+	int			i;
+	int			c;
+
+	db_stats = ShmemInitStruct("pg_uring database stats", pgu_stats_shmem_size(), &found);
+	if (found)
+		return;
+	for (i = 0; i <= PGU_DB_ENTRIES; i++)
+	{
+		pg_atomic_init_u32(&db_stats[i].dboid, InvalidOid);
+		for (c = 0; c < PGU_NDB_COUNTERS; c++)
+			pg_atomic_init_u64(&db_stats[i].counters[c], 0);
+	}
+}
+
+/* the entry of a database, claiming a free one if it has none */
+static PgUringDbStats *
+db_entry(Oid dboid)
+{
+	static int	last = -1;	/* this process's last database's entry */
+	int			i;
+	int			c;
+
+	if (last >= 0 && pg_atomic_read_u32(&db_stats[last].dboid) == dboid)
+		return &db_stats[last];
+	for (i = 0; i < PGU_DB_ENTRIES; i++)
+	{
+		uint32		cur = pg_atomic_read_u32(&db_stats[i].dboid);
+
+		if (cur == InvalidOid)
+		{
+			uint32		expected = InvalidOid;
+
+			if (pg_atomic_compare_exchange_u32(&db_stats[i].dboid, &expected, dboid))
+			{
+				for (c = 0; c < PGU_NDB_COUNTERS; c++)
+					pg_atomic_write_u64(&db_stats[i].counters[c], 0);
+				last = i;
+				return &db_stats[i];
+			}
+			cur = expected;
+		}
+		if (cur == dboid)
+		{
+			last = i;
+			return &db_stats[i];
+		}
+	}
+	return &db_stats[PGU_DB_ENTRIES];
+}
+
+/* count n events of a per-database counter (PGU_DB_COUNTER_FIRST..) */
+void
+pgu_count_db(Oid dboid, PgUringCounter c, uint64 n)
+{
+	Assert(c >= PGU_DB_COUNTER_FIRST && c < PGU_DB_COUNTER_FIRST + PGU_NDB_COUNTERS);
+	if (db_stats == NULL || dboid == InvalidOid)
+		return;
+	pg_atomic_fetch_add_u64(&db_entry(dboid)->counters[c - PGU_DB_COUNTER_FIRST], n);
+}
 
 /* pg_uring_stats columns: ring, mode, in_flight, then the counters, then sizes */
 #define STATS_FIXED_BEFORE	3
@@ -77,6 +169,14 @@ pg_uring_reset_stats(PG_FUNCTION_ARGS)
 
 		for (c = 0; c < PGU_NCOUNTERS; c++)
 			pg_atomic_write_u64(&ring->counters[c], 0);
+	}
+	for (i = 0; i <= PGU_DB_ENTRIES; i++)
+	{
+		int			c;
+
+		pg_atomic_write_u32(&db_stats[i].dboid, InvalidOid);
+		for (c = 0; c < PGU_NDB_COUNTERS; c++)
+			pg_atomic_write_u64(&db_stats[i].counters[c], 0);
 	}
 	PG_RETURN_VOID();
 }
@@ -179,8 +279,9 @@ pg_uring_ios(PG_FUNCTION_ARGS)
  * pg_stat_io (PostgreSQL 16): reads, writes, writebacks, fsyncs and
  * op_bytes mean what they mean there (blocks, not IOs; NULL where a kind
  * has no such operation); ios counts the IOs that moved them (a readv of
- * adjacent blocks is one), and the read-ahead columns say what became of
- * what the scans read ahead.
+ * adjacent blocks is one), sync_fills counts the zero pages someone else
+ * had pinned, filled synchronously instead, and the read-ahead columns say
+ * what became of what the scans read ahead.
  */
 typedef enum StatIoCol
 {
@@ -192,6 +293,7 @@ typedef enum StatIoCol
 	SIO_WRITEBACKS,
 	SIO_FSYNCS,
 	SIO_FAILURES,
+	SIO_SYNC_FILLS,
 	SIO_USED,
 	SIO_WASTED,
 	SIO_WAITED,
@@ -231,19 +333,20 @@ pg_uring_stat_io(PG_FUNCTION_ARGS)
 	/* counter of each column, -1 for NULL; ring, kind and op_bytes unused */
 	static const int prewarm[SIO_NCOLS] = {
 		0, 0, PGU_C_BUF_READS, PGU_C_BUF_BLOCKS, -1, -1, -1,
-		PGU_C_BUF_FAILURES, -1, -1, -1, 0
+		PGU_C_BUF_FAILURES, PGU_C_BUF_SYNC_FILLS, -1, -1, -1, 0
 	};
 	static const int readahead[SIO_NCOLS] = {
 		0, 0, PGU_C_RA_READS, PGU_C_RA_BLOCKS, -1, -1, -1,
-		PGU_C_RA_FAILURES, PGU_C_RA_USED, PGU_C_RA_WASTED, PGU_C_RA_WAITED, 0
+		PGU_C_RA_FAILURES, PGU_C_RA_SYNC_FILLS, PGU_C_RA_USED, PGU_C_RA_WASTED,
+		PGU_C_RA_WAITED, 0
 	};
 	static const int writeback[SIO_NCOLS] = {
 		0, 0, -1, -1, PGU_C_BUF_WRITES, -1, PGU_C_DRAINED_WRITES,
-		PGU_C_BUF_WRITE_FAILURES, -1, -1, -1, 0
+		PGU_C_BUF_WRITE_FAILURES, -1, -1, -1, -1, 0
 	};
 	static const int wal[SIO_NCOLS] = {
 		0, 0, PGU_C_WAL_FLUSHES, -1, -1, -1, PGU_C_WAL_FLUSHES,
-		-1, -1, -1, -1, 0
+		-1, -1, -1, -1, -1, 0
 	};
 
 	pgu_require_loaded();
@@ -254,6 +357,67 @@ pg_uring_stat_io(PG_FUNCTION_ARGS)
 		stat_io_row(rsinfo, i, "read-ahead", readahead);
 		stat_io_row(rsinfo, i, "write-back", writeback);
 		stat_io_row(rsinfo, i, "wal fsync", wal);
+	}
+	return (Datum) 0;
+}
+
+typedef enum StatDbCol
+{
+	SDB_DATID,
+	SDB_DATNAME,
+	SDB_COUNTERS,				/* PGU_NDB_COUNTERS columns, in counter order */
+	SDB_NCOLS = SDB_COUNTERS + PGU_NDB_COUNTERS
+} StatDbCol;
+
+/*
+ * pg_uring_stat_database: read-ahead per database, one row per database
+ * counted since the last reset (datname NULL once it is dropped), and a
+ * row with a NULL datid for the databases that found the table full.
+ */
+Datum
+pg_uring_stat_database(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	pgu_require_loaded();
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i <= PGU_DB_ENTRIES; i++)
+	{
+		Oid			dboid = pg_atomic_read_u32(&db_stats[i].dboid);
+		Datum		values[SDB_NCOLS];
+		bool		nulls[SDB_NCOLS];
+		uint64		sum = 0;
+		int			c;
+
+		if (i < PGU_DB_ENTRIES && dboid == InvalidOid)
+			continue;
+		memset(nulls, 0, sizeof(nulls));
+		for (c = 0; c < PGU_NDB_COUNTERS; c++)
+		{
+			uint64		v = pg_atomic_read_u64(&db_stats[i].counters[c]);
+
+			values[SDB_COUNTERS + c] = Int64GetDatum((int64) v);
+			sum += v;
+		}
+		if (i == PGU_DB_ENTRIES)
+		{
+			if (sum == 0)
+				continue;
+			nulls[SDB_DATID] = true;
+			nulls[SDB_DATNAME] = true;
+		}
+		else
+		{
+			char	   *name = get_database_name(dboid);
+
+			values[SDB_DATID] = ObjectIdGetDatum(dboid);
+			if (name != NULL)
+				values[SDB_DATNAME] = DirectFunctionCall1(namein, CStringGetDatum(name));
+			else
+				nulls[SDB_DATNAME] = true;
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
 }

@@ -28,7 +28,7 @@
  *	  again unless the server is shutting down.
  *	- Its writes are registered with the checkpointer from whichever process
  *	  completes them, which core counts in pg_stat_bgwriter.buffers_backend;
- *	  pg_uring_stats.sync_requests counts them so they can be told apart.
+ *	  pg_uring_stat_writeback.sync_requests counts them so they can be told apart.
  *
  *-------------------------------------------------------------------------
  */

@@ -40,7 +40,7 @@ cd "$top"
 status=0
 "$regress" --bindir="$bindir" --host="$tmp" --port="$port" --user=postgres \
 	--inputdir="$top" --outputdir="$tmp" --dbname=pg_uring_regress \
-	pg_uring pg_uring_privileges pg_uring_prewarm pg_uring_wal pg_uring_flush pg_uring_readahead || status=$?
+	pg_uring pg_uring_privileges pg_uring_prewarm pg_uring_wal pg_uring_flush pg_uring_readahead pg_uring_stats || status=$?
 if [ "$status" -ne 0 ] && [ -f "$tmp/regression.diffs" ]; then
 	cat "$tmp/regression.diffs"
 fi

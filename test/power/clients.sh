@@ -10,6 +10,10 @@
 #                          pg_uring_flush() of the whole pool, alternating with
 #                          pg_uring_flush(REL, sync => true), SLEEP seconds
 #                          apart; one session, stops at the first error
+#   clients.sh scan REL    queries that read ahead through the rings, one
+#                          session, pg_uring.readahead on: a seq scan of REL
+#                          alternating with an index scan of a range of its
+#                          primary key (aid); stops at the first error
 set -u
 case "${1:-}" in
 acks)
@@ -35,8 +39,23 @@ flush)
 		echo "SELECT pg_sleep($pause);"
 	done | psql -X -qAt -v ON_ERROR_STOP=1
 	;;
+scan)
+	rel=$2
+	{
+		echo "SET pg_uring.readahead = on;"
+		echo "SET max_parallel_workers_per_gather = 0;"
+		i=0
+		while :; do
+			i=$((i + 1))
+			echo "SET enable_seqscan = on; SET enable_indexscan = off; SET enable_bitmapscan = off;"
+			echo "SELECT 'seq', count(*), sum(abalance) FROM $rel;"
+			echo "SET enable_seqscan = off; SET enable_indexscan = on;"
+			echo "SELECT 'idx', count(*), sum(abalance) FROM $rel WHERE aid BETWEEN $(((i * 37813) % 900000)) AND $(((i * 37813) % 900000 + 50000));"
+		done
+	} | psql -X -qAt -v ON_ERROR_STOP=1 >/dev/null
+	;;
 *)
-	echo "usage: clients.sh acks FILE | flush REL" >&2
+	echo "usage: clients.sh acks FILE | flush REL SLEEP | scan REL" >&2
 	exit 2
 	;;
 esac

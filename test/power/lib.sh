@@ -321,11 +321,15 @@ pgbench_balances() {
 }
 balances_agree() { local a b c d; read -r a b c d <<<"$1"; [ -n "$a" ] && [ "$a" = "$b" ] && [ "$b" = "$c" ] && [ "$c" = "$d" ]; }
 
-# pg_uring_counters: buffer writes through the rings so far, as "name value" pairs
+# pg_uring_counters: buffer writes (and blocks read ahead) through the rings so far, as "name=value" pairs
 pg_uring_counters() {
-	psql_q "SELECT 'buffer_writes=' || sum(buffer_writes) || ' linked_writes=' || sum(linked_writes) ||
-		' drained_writes=' || sum(drained_writes) || ' writer_pages=' || sum(writer_pages) ||
-		' wal_flushes=' || sum(wal_flushes) || ' writes_deferred=' || sum(writes_deferred)
-		FROM pg_uring_stats"
+	psql_q "SELECT 'buffer_writes=' || sum(wb.writes) || ' linked_writes=' || sum(w.linked_writes) ||
+		' drained_writes=' || sum(wb.fsyncs) || ' writer_pages=' || sum(w.writer_pages) ||
+		' wal_flushes=' || sum(wal.fsyncs) || ' writes_deferred=' || sum(w.writes_deferred) ||
+		' readahead_blocks=' || sum(ra.reads)
+		FROM pg_uring_stat_writeback w
+		JOIN pg_uring_stat_io wb ON wb.ring = w.ring AND wb.io_kind = 'write-back'
+		JOIN pg_uring_stat_io wal ON wal.ring = w.ring AND wal.io_kind = 'wal fsync'
+		JOIN pg_uring_stat_io ra ON ra.ring = w.ring AND ra.io_kind = 'read-ahead'"
 }
 counter() { sed -n "s/.*\\b$1=\\([0-9]*\\).*/\\1/p" <<<"$2"; }

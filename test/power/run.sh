@@ -14,7 +14,9 @@
 #
 #  s1  pgbench + writer + flush loops, synchronous_commit = on, 64 MB pool:
 #      every acknowledged commit is there, balances agree, amcheck clean
-#      (twice: cut after 40 s, and s1-early, after 8 s)
+#      (twice: cut after 40 s, and s1-early, after 8 s); a loop of seq and
+#      index scans reads ahead all along (s1 and s2), so read-ahead IOs are
+#      in flight at the cut and its claims evict dirty victims meanwhile
 #  s2  the same with synchronous_commit = off and a sleepy WAL writer (WAL
 #      undurable for up to 10 s), 1 GB pool (also twice: s2-early is cut 8 s
 #      after start-up, inside the WAL writer's first 10 s without a flush)
@@ -260,6 +262,9 @@ scenario_pgbench() {
 	client_start "$name-pgbench" pgbench -n -c 4 -j 2 -T 300 -P 5
 	client_start "$name-flush" bash "$HERE/clients.sh" flush pgbench_accounts "$pause"
 	client_start "$name-acks" bash "$HERE/clients.sh" acks "$acks"
+	# read-ahead in flight all along: its claims evict (and so write) dirty
+	# victims through core, and its IOs are cut mid-read
+	[ "$kind" != nowal ] && client_start "$name-scan" bash "$HERE/clients.sh" scan pgbench_accounts
 	sleep "$seconds" &    # (and wait: a signal's trap runs at once)
 	NAP_PID=$!
 	wait $NAP_PID
@@ -273,7 +278,9 @@ scenario_pgbench() {
 	scenario_cut || { not_ok "$name: power cut and copy of the disk"; return; }
 
 	note "$name: cut after $seconds s: $ctr; acknowledged commits: $nacks"
-	check "$name: pgbench, the flush loop and the acks client were all running at the cut" [ $alive -eq 1 ]
+	check "$name: pgbench, the flush loop, the acks client (and the scan client) were all running at the cut" [ $alive -eq 1 ]
+	[ "$kind" != nowal ] && check "$name: the scan client read ahead through the rings ($(counter readahead_blocks "$ctr") blocks)" \
+		[ "$(counter readahead_blocks "$ctr")" -gt 0 ]
 	[ "$(counter buffer_writes "$ctr")" -gt 0 ] && [ "$(counter drained_writes "$ctr")" -gt 0 ]
 	verdict "$name: pages were written through pg_uring, with data fdatasyncs, before the cut"
 	[ "$kind" = async ] && check "$name: page writes were linked behind WAL fsyncs ($(counter linked_writes "$ctr") linked writes)" \

@@ -41,6 +41,7 @@ $node->safe_psql('postgres', 'CREATE TABLE w (id int, v text)');
 sub flush_in_open_xact
 {
 	my ($rows) = @_;
+	my $counters = pgu_counters();
 	return $node->safe_psql(
 		'postgres', qq{
 		SELECT pg_uring_reset_stats();
@@ -52,7 +53,7 @@ sub flush_in_open_xact
 			   :'returned'::pg_lsn >= :'written'::pg_lsn AS covers_written,
 			   sum(wal_flushes) AS wal_flushes, sum(linked) AS linked,
 			   sum(errors) + sum(cancelled) AS failures
-		  FROM pg_uring_stats;
+		  FROM $counters;
 		COMMIT;
 	});
 }
@@ -80,7 +81,8 @@ is( $node->safe_psql(
 		'postgres', q{
 		SELECT pg_uring_wal_flush() AS first \gset
 		SELECT pg_uring_reset_stats();
-		SELECT pg_uring_wal_flush() >= :'first'::pg_lsn, sum(wal_flushes) FROM pg_uring_stats}),
+		SELECT pg_uring_wal_flush() >= :'first'::pg_lsn, sum(fsyncs)
+		  FROM pg_uring_stat_io WHERE io_kind = 'wal fsync'}),
 	"\nt|0",
 	'a second flush with nothing new written submits nothing');
 

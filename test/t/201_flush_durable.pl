@@ -136,11 +136,11 @@ $node->safe_psql(
 # are cached by the first count, so the second one dirties nothing)
 my $pool_sql = q{
 	SELECT count(*) FROM pg_buffercache WHERE isdirty;
-	SELECT sum(buffer_writes) AS w0 FROM pg_uring_stats \gset
+	SELECT sum(writes) AS w0 FROM pg_uring_stat_io WHERE io_kind = 'write-back' \gset
 	SELECT count(*) FROM pg_buffercache WHERE isdirty;
 	SELECT pg_uring_flush();
 	SELECT count(*) FROM pg_buffercache WHERE isdirty;
-	SELECT sum(buffer_writes) - :w0 FROM pg_uring_stats;
+	SELECT sum(writes) - :w0 FROM pg_uring_stat_io WHERE io_kind = 'write-back';
 };
 my (undef, $before, $n, $after, $writes) = split /\n/, $node->safe_psql('postgres', $pool_sql);
 cmp_ok($before, '>', 200, "pool: $before dirty buffers before");

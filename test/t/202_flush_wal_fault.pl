@@ -85,7 +85,7 @@ my $out = $node->safe_psql(
 	SELECT count(*) FROM pg_buffercache WHERE isdirty AND relfilenode = pg_relation_filenode('w');
 	SELECT sum(linked_writes), sum(wal_flushes), sum(cancelled_chains), sum(writes_deferred),
 		   sum(buffer_write_failures) + sum(errors) + sum(cancelled), sum(buffer_writes)
-	  FROM pg_uring_stats;
+	  FROM } . pgu_counters() . q{;
 	CHECKPOINT;
 	COMMIT;
 });

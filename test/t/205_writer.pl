@@ -112,7 +112,7 @@ my $c_usage0_sql = q{
 	SELECT count(*) FROM pg_buffercache WHERE relforknumber = 0 AND usagecount = 0
 	   AND relfilenode = pg_relation_filenode('c')};
 my $free_sql = 'SELECT count(*) FROM pg_buffercache WHERE relfilenode IS NULL';
-my $wp_sql = 'SELECT sum(writer_pages) FROM pg_uring_stats';
+my $wp_sql = 'SELECT sum(writer_pages) FROM pg_uring_stat_writeback';
 my $a_usage0 = sub { $q->($a_usage0_sql) };
 my $wp = sub { $q->($wp_sql) };
 # warm the session's caches with every query it will run

@@ -123,7 +123,7 @@ sub check_after_panic
 	my $seen = pgu_poll(
 		sub {
 			return 1 if slurp_file($node->logfile, $offset) =~ /reinitializing/;
-			my ($rc, $o) = pgu_psql($node, 'SELECT sum(cancelled_chains) FROM pg_uring_stats');
+			my ($rc, $o) = pgu_psql($node, 'SELECT sum(cancelled_chains) FROM pg_uring_stat_writeback');
 			return $rc == 0 && $o =~ /^[1-9]/;
 		});
 	ok($seen, "$label: the failure was reaped");

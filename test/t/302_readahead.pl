@@ -151,6 +151,53 @@ for my $c (@cases)
 	is($d->{reads}, 0, 'a temp table is left to core');
 }
 
+# per database: pg_uring_stat_database splits the read-ahead row of
+# pg_uring_stat_io by the database of the relation read
+{
+	$node->safe_psql('postgres', 'CREATE DATABASE ra_db2');
+	$node->safe_psql('ra_db2', q{
+		CREATE TABLE s2 (id int NOT NULL, pad text NOT NULL);
+		INSERT INTO s2 SELECT g, repeat('t', 100) FROM generate_series(1, 20000) g;
+		VACUUM ANALYZE s2;
+		CHECKPOINT;
+	});
+	my $nb_s = $node->safe_psql('postgres', q{SELECT pg_relation_size('s') / 8192});
+	my $nb_s2 = $node->safe_psql('ra_db2', q{SELECT pg_relation_size('s2') / 8192});
+	$node->restart;
+	$node->safe_psql('postgres', 'SELECT pg_uring_reset_stats()');
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_uring_stat_database'), 0,
+		'per database: no row after a reset');
+	my $c1 = $node->safe_psql('postgres', "$plain SELECT count(*) FROM s");
+	my $c2 = $node->safe_psql('ra_db2', "$plain SELECT count(*) FROM s2");
+	is("$c1|$c2", '40000|20000', 'per database: the scans in two databases are right');
+	usleep(50_000);
+	my @c = qw(ios reads failures readahead_waited readahead_used readahead_wasted);
+	my %db;
+	for my $row (split /\n/, $node->safe_psql('postgres',
+			'SELECT coalesce(datname::text, datid::text, \'(other)\'), '
+			  . join(', ', @c) . ' FROM pg_uring_stat_database ORDER BY 1'))
+	{
+		my ($name, @v) = split /\|/, $row;
+		@{ $db{$name} }{@c} = @v;
+	}
+	is(join(',', sort keys %db), 'postgres,ra_db2', 'per database: one row for each database read');
+	ok($db{postgres}{reads} > 0 && $db{postgres}{readahead_used} > 0
+		  && $db{postgres}{reads} <= $nb_s,
+		"per database: postgres read ahead $db{postgres}{reads} of s's $nb_s blocks");
+	ok($db{ra_db2}{reads} > 0 && $db{ra_db2}{readahead_used} > 0
+		  && $db{ra_db2}{reads} <= $nb_s2,
+		"per database: ra_db2 read ahead $db{ra_db2}{reads} of s2's $nb_s2 blocks");
+	my $r = ra($node);
+	is(join(',', map { $db{postgres}{$_} + $db{ra_db2}{$_} } @c), join(',', map { $r->{$_} } @c),
+		'per database: the rows add up to the read-ahead row of pg_uring_stat_io');
+	$node->safe_psql('postgres', 'DROP DATABASE ra_db2');
+	is($node->safe_psql('postgres',
+			q{SELECT count(*) FILTER (WHERE datname IS NULL AND datid IS NOT NULL),
+					 count(*) FILTER (WHERE datname = 'postgres') FROM pg_uring_stat_database}),
+		'1|1', 'per database: a dropped database keeps its row, with a NULL datname');
+	$node->safe_psql('postgres', 'SELECT pg_uring_reset_stats()');
+}
+
 # ---------------------------------------------------------------------------
 # 2. EXPLAIN (ANALYZE, BUFFERS) counts shared reads as core does
 # ---------------------------------------------------------------------------

@@ -36,7 +36,7 @@ our @EXPORT = qw(
   pw_max_block pw_wait_event pw_amcheck pw_create_t
 );
 
-# the columns of pg_uring_stats pw_stats sums
+# the counters pw_stats sums (PgUringTest::pgu_counters names)
 my @stats_cols = qw(in_flight submitted completed reaped_by_issuer
   reaped_by_other reaped_by_reaper errors cancelled buffer_reads
   buffer_blocks buffer_read_failures zero_page_fills buffer_ios_helped);
@@ -63,13 +63,14 @@ sub pw_node
 	return $node;
 }
 
-# pg_uring_stats summed over the rings: { column => sum }
+# pg_uring's counters summed over the rings: { 1.0 column name => sum }
 sub pw_stats
 {
 	my ($node) = @_;
 	my @v = split /\|/,
 	  $node->safe_psql('postgres',
-		'SELECT ' . join(', ', map { "sum($_)" } @stats_cols) . ' FROM pg_uring_stats');
+		'SELECT ' . join(', ', map { "sum($_)" } @stats_cols) . ' FROM '
+		  . PgUringTest::pgu_counters());
 	my %s;
 	@s{@stats_cols} = @v;
 	return \%s;

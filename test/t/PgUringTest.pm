@@ -60,6 +60,7 @@ our @EXPORT = qw(
   pgu_data_file pgu_count_matches pgu_children pgu_sql_helpers pgu_poll
   pgu_psql pgu_pause_set pgu_pause_release pgu_wait_pause
   pgu_track_node pgu_log_allow pgu_wait_up pgu_io_method pgu_io_method_conf
+  pgu_counters
 );
 
 our $TIMEOUT = $ENV{PG_TEST_TIMEOUT_DEFAULT} || 60;
@@ -358,6 +359,34 @@ sub pgu_sql_helpers
 		END $$;
 	});
 	return;
+}
+
+# A subquery (with alias c) of one row per ring with every counter under
+# its 1.0 name of pg_uring_stats, read from the 1.1 views a DBA reads: the
+# ring-level columns of pg_uring_stats, pg_uring_stat_writeback, and the
+# per-kind rows of pg_uring_stat_io (the mapping the 1.0--1.1 script's
+# comment gives; sql/pg_uring_stats.sql checks it against the 1.0 function).
+sub pgu_counters
+{
+	my $sql = q{(SELECT s.*, w.linked_writes, w.cancelled_chains, w.wal_flush_waits,
+			w.writes_deferred, w.sync_requests, w.local_syncs, w.writer_pages,
+			io.buffer_reads, io.buffer_blocks, io.buffer_read_failures,
+			io.zero_page_fills, io.buffer_writes, io.buffer_write_failures,
+			io.drained_writes, io.wal_flushes
+		FROM pg_uring_stats s
+		JOIN pg_uring_stat_writeback w USING (ring)
+		JOIN (SELECT ring,
+				sum(ios) FILTER (WHERE io_kind = 'prewarm') AS buffer_reads,
+				sum(reads) FILTER (WHERE io_kind = 'prewarm') AS buffer_blocks,
+				sum(failures) FILTER (WHERE io_kind = 'prewarm') AS buffer_read_failures,
+				sum(sync_fills) FILTER (WHERE io_kind = 'prewarm') AS zero_page_fills,
+				sum(writes) FILTER (WHERE io_kind = 'write-back') AS buffer_writes,
+				sum(failures) FILTER (WHERE io_kind = 'write-back') AS buffer_write_failures,
+				sum(fsyncs) FILTER (WHERE io_kind = 'write-back') AS drained_writes,
+				sum(fsyncs) FILTER (WHERE io_kind = 'wal fsync') AS wal_flushes
+			  FROM pg_uring_stat_io GROUP BY ring) io USING (ring)) c};
+	$sql =~ s/\s+/ /g;
+	return $sql;
 }
 
 # pg_uring_stats summed over the rings (modes joined with ',').

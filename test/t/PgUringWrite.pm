@@ -103,7 +103,8 @@ sub wr_linked_conf
 sub wr_stats
 {
 	my ($src) = @_;
-	my $sql = 'SELECT ' . join(', ', map { "sum($_)" } @stats_cols) . ' FROM pg_uring_stats';
+	my $sql = 'SELECT ' . join(', ', map { "sum($_)" } @stats_cols) . ' FROM '
+	  . PgUringTest::pgu_counters();
 	my @v = split /\|/,
 	  $src->isa('PgUringTest::Session')
 	  ? scalar($src->query($sql))
