@@ -7,7 +7,9 @@
 #   t (id bigint, r bigint, pad text)   ~32 rows of ~250 bytes per 8 kB block
 # of PGU_BENCH_TABLE_MB MB, r random (setseed), so uncorrelated with the
 # physical order; index t_r_idx on t (r); VACUUM (FREEZE, ANALYZE); CHECKPOINT.
-# Cases (each for pg_uring.readahead = on and = off, SET in the session):
+# Cases (each for pg_uring.readahead = on and = off, SET in the session; with
+# pg_uring.readahead_seqscan = on, so that serial seq scans read ahead too,
+# which its default, parallel, leaves to core):
 #   idx_cold      Index Scan, 0.1% of the rows by r (enable_bitmapscan and
 #                 enable_seqscan off): SELECT count(*), sum(length(pad)) ...
 #   bitmap_cold   Bitmap Heap Scan, 0.5% of the rows by r (enable_indexscan and
@@ -383,6 +385,7 @@ for c in "${CASE_LIST[@]}"; do
 		q >"$WORK/explain.txt" <<SQL
 ${GUCS[$base]}
 SET pg_uring.readahead = $mode;
+SET pg_uring.readahead_seqscan = on;
 EXPLAIN (COSTS OFF) ${STMT[$base]};
 SQL
 		check_plan "$base" "$mode" "$WORK/explain.txt" "preflight"
@@ -491,6 +494,7 @@ run_single() {	# run_single case mode run reps
 	out=$(q <<SQL
 ${GUCS[$base]}
 SET pg_uring.readahead = $mode;
+SET pg_uring.readahead_seqscan = on;
 \o $WORK/explain.txt
 EXPLAIN (COSTS OFF) ${STMT[$base]};
 \o
@@ -519,6 +523,7 @@ run_concurrent() {	# run_concurrent case mode run
 		q >"$WORK/w$i.out" 2>"$WORK/w$i.err" <<SQL &
 ${GUCS[$base]}
 SET pg_uring.readahead = $mode;
+SET pg_uring.readahead_seqscan = on;
 \o $WORK/explain-w$i.txt
 EXPLAIN (COSTS OFF) ${STMT[$base]};
 \o
@@ -643,6 +648,7 @@ if [ "${#WARM_CASES[@]}" -gt 0 ]; then
 				q <<SQL
 ${GUCS[$base]}
 SET pg_uring.readahead = $mode;
+SET pg_uring.readahead_seqscan = on;
 EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) ${STMT[$base]};
 SQL
 				echo

@@ -36,7 +36,8 @@
  *	  asked for it.
  *	- Segment files are opened with pgu_open_file() (open() and
  *	  AcquireExternalFD()), never a VFD, and closed only after every read on
- *	  them has completed.  Reads never cross a segment boundary.
+ *	  them has completed.  Reads never cross a segment boundary.  Read-ahead
+ *	  holds at most half of the backend's external descriptors.
  *	- At most PGU_MAX_PINS buffers (and 1/8 of shared_buffers) are pinned by
  *	  one reader, each also taken from the server-wide budget (bufop.c).
  *	- No claim is ever BM_IO_IN_PROGRESS while we can block: claims become
@@ -58,6 +59,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/buf_internals.h"
+#include "storage/fd.h"
 #include "storage/bufmgr.h"
 #include "storage/md.h"
 #include "storage/smgr.h"
@@ -156,6 +158,21 @@ pgu_reader_begin(Relation rel, ForkNumber fork, int depth)
 						 RelationGetNumberOfBlocksInFork(rel, fork));
 }
 
+/*
+ * Read-ahead's share of this backend's external descriptors: half of what
+ * AcquireExternalFD() allows (a third of max_safe_fds), so that dblink,
+ * postgres_fdw and pg_uring's own functions always keep the other half,
+ * however many scans sit idle with their files open (cursors).  A scan
+ * over the share reads nothing ahead.
+ */
+static int	ra_fds_held = 0;
+
+static int
+ra_fd_share(void)
+{
+	return Max(1, max_safe_fds / 6);
+}
+
 static int
 seg_fd(PgUringReader *r, BlockNumber blkno)
 {
@@ -172,11 +189,15 @@ seg_fd(PgUringReader *r, BlockNumber blkno)
 	if (r->seg_fds[segno] >= 0)
 		return r->seg_fds[segno];
 
+	/* read-ahead is only a hint: no file, no read-ahead (and no ERROR) */
+	if (r->readahead && ra_fds_held >= ra_fd_share())
+		return -1;
 	path = relpathperm(r->rel->rd_node, r->fork);
 	segpath = segno == 0 ? path : psprintf("%s.%d", path, segno);
-	/* read-ahead is only a hint: no file, no read-ahead (and no ERROR) */
 	fd = r->readahead ? pgu_try_open_file(segpath) : pgu_open_file(segpath);
 	r->seg_fds[segno] = fd;
+	if (r->readahead && fd >= 0)
+		ra_fds_held++;
 	return fd;
 }
 
@@ -191,6 +212,8 @@ close_segments(PgUringReader *r)
 		{
 			pgu_close_file(r->seg_fds[i]);
 			r->seg_fds[i] = -1;
+			if (r->readahead)
+				ra_fds_held--;
 		}
 	}
 }

@@ -56,7 +56,7 @@ bool		pgu_test_wal_fault = false;
 int			pgu_test_write_delay = 0;
 bool		pgu_readahead = true;
 int			pgu_readahead_distance = 64;
-bool		pgu_readahead_seqscan = true;
+int			pgu_readahead_seqscan = PGU_RA_SEQ_PARALLEL;
 bool		pgu_readahead_bitmapscan = true;
 bool		pgu_readahead_indexscan = true;
 
@@ -67,6 +67,19 @@ static const struct config_enum_entry io_method_options[] = {
 };
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static const struct config_enum_entry readahead_seqscan_options[] = {
+	{"off", PGU_RA_SEQ_OFF, false},
+	{"parallel", PGU_RA_SEQ_PARALLEL, false},
+	{"on", PGU_RA_SEQ_ON, false},
+	{"false", PGU_RA_SEQ_OFF, true},
+	{"true", PGU_RA_SEQ_ON, true},
+	{"no", PGU_RA_SEQ_OFF, true},
+	{"yes", PGU_RA_SEQ_ON, true},
+	{"0", PGU_RA_SEQ_OFF, true},
+	{"1", PGU_RA_SEQ_ON, true},
+	{NULL, 0, false}
+};
+
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
@@ -328,11 +341,12 @@ _PG_init(void)
 							64, 1, 1024,
 							PGC_USERSET, GUC_UNIT_BLOCKS,
 							NULL, NULL, NULL);
-	DefineCustomBoolVariable("pg_uring.readahead_seqscan",
-							 "Sequential scans (serial and parallel) read ahead, if pg_uring.readahead is on.",
-							 NULL,
+	DefineCustomEnumVariable("pg_uring.readahead_seqscan",
+							 "Which sequential scans read ahead, if pg_uring.readahead is on: on (all), parallel (parallel ones only) or off.",
+							 "A serial sequential scan is served well by the kernel's own read-ahead and measured slower with ours; see README.md.",
 							 &pgu_readahead_seqscan,
-							 true,
+							 PGU_RA_SEQ_PARALLEL,
+							 readahead_seqscan_options,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomBoolVariable("pg_uring.readahead_bitmapscan",

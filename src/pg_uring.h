@@ -79,7 +79,14 @@ extern bool pgu_test_wal_fault;
 extern int	pgu_test_write_delay;
 extern bool pgu_readahead;
 extern int	pgu_readahead_distance;
-extern bool pgu_readahead_seqscan;
+/* pg_uring.readahead_seqscan: which sequential scans read ahead */
+typedef enum PgUringRaSeq
+{
+	PGU_RA_SEQ_OFF,
+	PGU_RA_SEQ_PARALLEL,		/* parallel ones only (the default) */
+	PGU_RA_SEQ_ON
+} PgUringRaSeq;
+extern int	pgu_readahead_seqscan;
 extern bool pgu_readahead_bitmapscan;
 extern bool pgu_readahead_indexscan;
 

@@ -6,7 +6,7 @@
  * Core backends that sleep on a buffer's IO condition variable know nothing
  * of rings, and an issuer may be busy or blocked; without the reaper a
  * completion could sit in a CQ indefinitely.  The reaper sleeps on the
- * eventfds registered with the rings.  When one fires it first leaves the
+ * eventfd registered with the rings (one for all of them).  When it fires it first leaves the
  * issuers pg_uring.reaper_delay to reap inline (the common, cheap case), and
  * then drains only rings whose completions from before that delay are still
  * unreaped.  So one wake-up covers a burst, and issuers keep doing most of
@@ -126,7 +126,9 @@ pgu_reaper_main(Datum arg)
 	{
 		PgUringRing *ring = pgu_ring(i);
 
-		if (ring->active && ring->eventfd >= 0)
+		/* the rings share one eventfd (ring.c): wait on it once */
+		if (ring->active && ring->eventfd >= 0 &&
+			(i == 0 || ring->eventfd != pgu_ring(i - 1)->eventfd))
 		{
 			AddWaitEventToSet(set, WL_SOCKET_READABLE, ring->eventfd, NULL, ring);
 			any_active = true;

@@ -34,12 +34,15 @@
 #include "postgres.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
+#include "storage/fd.h"
 #include "storage/shmem.h"
 #include "pgstat.h"
 #include "utils/wait_event.h"
@@ -79,7 +82,8 @@ pgu_teardown_previous_rings(void)
 	for (i = 0; i < pm_nrings; i++)
 	{
 		io_uring_queue_exit(&pm_rings[i]);
-		if (pm_eventfds[i] >= 0)
+		/* one eventfd for all rings: close it once */
+		if (pm_eventfds[i] >= 0 && (i == 0 || pm_eventfds[i] != pm_eventfds[i - 1]))
 			close(pm_eventfds[i]);
 	}
 	free(pm_rings);
@@ -99,13 +103,26 @@ pgu_create_rings(char *what, size_t whatlen)
 	int			i;
 	int			created = 0;
 	int			err = 0;
+	int			efd;
+
+	/*
+	 * One eventfd for all rings (the reaper wakes on it and looks at every
+	 * ring anyway): every descriptor created here stays open in every
+	 * server process, and counts against max_files_per_process.
+	 */
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd < 0)
+	{
+		err = errno;
+		snprintf(what, whatlen, "eventfd() failed: %s", strerror(err));
+		return err;
+	}
 
 	for (i = 0; i < pgu_shared->nrings; i++)
 	{
 		PgUringRing *ring = &pgu_shared->rings[i];
 		struct io_uring_params params;
 		int			ret;
-		int			efd;
 
 		/*
 		 * IORING_SETUP_SUBMIT_ALL (Linux 5.18): the kernel goes on taking a
@@ -144,13 +161,6 @@ pgu_create_rings(char *what, size_t whatlen)
 			(void) io_uring_register_iowq_max_workers(&ring->uring, workers);
 		}
 
-		efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (efd < 0)
-		{
-			err = errno;
-			snprintf(what, whatlen, "eventfd() failed: %s", strerror(err));
-			break;
-		}
 		ring->eventfd = efd;
 		ret = io_uring_register_eventfd(&ring->uring, efd);
 		if (ret < 0)
@@ -169,15 +179,11 @@ pgu_create_rings(char *what, size_t whatlen)
 			PgUringRing *ring = &pgu_shared->rings[i];
 
 			io_uring_queue_exit(&ring->uring);
-			if (ring->eventfd >= 0)
-				close(ring->eventfd);
 			ring->eventfd = -1;
 		}
-		if (created < pgu_shared->nrings && pgu_shared->rings[created].eventfd >= 0)
-		{
-			close(pgu_shared->rings[created].eventfd);
+		if (created < pgu_shared->nrings)
 			pgu_shared->rings[created].eventfd = -1;
-		}
+		close(efd);
 		return err;
 	}
 
@@ -194,6 +200,39 @@ pgu_create_rings(char *what, size_t whatlen)
 	}
 	pm_nrings = pgu_shared->nrings;
 	return 0;
+}
+
+/*
+ * Descriptors core must still have when it sizes its budget, right after
+ * shared memory is set up (set_max_safe_fds(): NUM_RESERVED_FDS and
+ * FD_MINFREE of fd.c, the same in PostgreSQL 15 to 17); with fewer the
+ * server refuses to start.
+ */
+#define PGU_CORE_MIN_FDS	(10 + 48)
+
+/*
+ * How many rings the descriptor budget leaves room for.  Every descriptor
+ * the postmaster holds now (ours included) stays open in every server
+ * process and counts against max_files_per_process (and the open-files
+ * limit) when core sizes its budget, right after this hook.  Each ring
+ * takes one, and all of them share one eventfd.  Counted as core counts
+ * them: every descriptor open now, below the limit.
+ */
+static int
+rings_affordable(int *limit, int *open_now)
+{
+	struct rlimit rlim;
+	int			fd;
+
+	*limit = max_files_per_process;
+	if (getrlimit(RLIMIT_NOFILE, &rlim) == 0 && rlim.rlim_cur != RLIM_INFINITY &&
+		rlim.rlim_cur < (rlim_t) *limit)
+		*limit = (int) rlim.rlim_cur;
+	*open_now = 0;
+	for (fd = 0; fd < *limit; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			(*open_now)++;
+	return *limit - *open_now - PGU_CORE_MIN_FDS - 1;
 }
 
 /*
@@ -252,6 +291,38 @@ pgu_ring_shmem_init(void)
 		ereport(LOG,
 				(errmsg("pg_uring: pg_uring.io_method = sync, every IO runs synchronously")));
 		return;
+	}
+	{
+		int			limit;
+		int			open_now;
+		int			room = rings_affordable(&limit, &open_now);
+
+		if (room < pgu_shared->nrings)
+		{
+			if (room < 1)
+			{
+				pgu_shared->uring_mode = false;
+				pgu_shared->setup_errno = EMFILE;
+				snprintf(pgu_shared->setup_error, sizeof(pgu_shared->setup_error),
+						 "%d file descriptors allowed (max_files_per_process or the open files limit), %d already open, %d needed by core",
+						 limit, open_now, PGU_CORE_MIN_FDS);
+				ereport(WARNING,
+						(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+						 errmsg("pg_uring: no room for a shared io_uring instance in the file descriptor budget, falling back to synchronous IO"),
+						 errdetail("Each server process may open %d files; %d are open already, and core needs %d; a ring takes one more in every process, all rings one eventfd.",
+								   limit, open_now, PGU_CORE_MIN_FDS),
+						 errhint("Raise max_files_per_process (or the open files limit, ulimit -n) and restart the server.")));
+				return;
+			}
+			ereport(WARNING,
+					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+					 errmsg("pg_uring: creating %d of the %d shared io_uring instances pg_uring.rings asks for",
+							room, pgu_shared->nrings),
+					 errdetail("Each server process may open %d files; %d are open already, and core needs %d; a ring takes one more in every process, all rings one eventfd.",
+							   limit, open_now, PGU_CORE_MIN_FDS),
+					 errhint("Raise max_files_per_process (or the open files limit, ulimit -n), or lower pg_uring.rings, and restart the server.")));
+			pgu_shared->nrings = room;
+		}
 	}
 	err = pgu_create_rings(pgu_shared->setup_error, sizeof(pgu_shared->setup_error));
 	if (err == 0)

@@ -42,7 +42,7 @@ flush)
 scan)
 	rel=$2
 	{
-		echo "SET pg_uring.readahead = on;"
+		echo "SET pg_uring.readahead = on; SET pg_uring.readahead_seqscan = on;"
 		echo "SET max_parallel_workers_per_gather = 0;"
 		i=0
 		while :; do

@@ -41,8 +41,11 @@ use Time::HiRes qw(usleep);
 use PgUringTest;
 use PgUringPrewarm;
 
+# (serial seq scans read ahead only with pg_uring.readahead_seqscan = on:
+# its default, parallel, is checked in section 8)
 my $node = pw_node('readahead', shared_buffers => '32MB',
-	'pg_uring.reaper_delay' => '1');
+	'pg_uring.reaper_delay'      => '1',
+	'pg_uring.readahead_seqscan' => 'on');
 pgu_start($node);
 
 # s: ~6 MB (below a quarter of the pool: no ring strategy), an uncorrelated
@@ -75,18 +78,7 @@ $node->safe_psql(
 	CHECKPOINT;
 });
 
-# the read-ahead row of pg_uring_stat_io, summed over the rings
-sub ra
-{
-	my ($n) = @_;
-	my @c = qw(ios reads failures readahead_used readahead_wasted readahead_waited);
-	my @v = split /\|/, $n->safe_psql('postgres',
-		'SELECT ' . join(', ', map { "sum($_)" } @c)
-		  . " FROM pg_uring_stat_io WHERE io_kind = 'read-ahead'");
-	my %h;
-	@h{@c} = @v;
-	return \%h;
-}
+sub ra { return pw_readahead($_[0]); }
 
 # run $sql in a fresh session after a restart; returns (output, ra stats delta)
 sub cold
@@ -403,6 +395,24 @@ sub nothing_left
 		'512kB', 'readahead_distance is in blocks: 512kB is accepted and shown as such');
 	is($node->safe_psql('postgres', "SELECT setting FROM pg_settings WHERE name = 'pg_uring.readahead_distance'"),
 		'64', '... and the default is 64 blocks');
+
+	# which seq scans read ahead: parallel ones by default (serial ones
+	# measured slower than core's own, kernel read-ahead served, reads)
+	is($node->safe_psql('postgres',
+			"SELECT boot_val FROM pg_settings WHERE name = 'pg_uring.readahead_seqscan'"),
+		'parallel', 'readahead_seqscan defaults to parallel');
+	my ($o, $d) = cold("SET pg_uring.readahead_seqscan = parallel; $plain SELECT count(*) FROM s");
+	is("$o|$d->{reads}", '40000|0', 'readahead_seqscan = parallel: a serial seq scan reads nothing ahead');
+	($o, $d) = cold("SET pg_uring.readahead_seqscan = parallel; $parallel SELECT count(*) FROM big4");
+	ok($o eq '600000' && $d->{reads} > 0,
+		"readahead_seqscan = parallel: a parallel seq scan reads ahead ($d->{reads} blocks)");
+	($o, $d) = cold("SET pg_uring.readahead_seqscan = off; $parallel SELECT count(*) FROM big4");
+	is("$o|$d->{reads}", '600000|0', 'readahead_seqscan = off: a parallel seq scan reads nothing ahead');
+	($rc, $out, $err) = pgu_psql($node, 'SET pg_uring.readahead_seqscan = sometimes');
+	like($err, qr/22023.*invalid value.*Available values: off, parallel, on/s,
+		'readahead_seqscan refuses other values and names the valid ones');
+	is($node->safe_psql('postgres', 'SET pg_uring.readahead_seqscan = true; SHOW pg_uring.readahead_seqscan'),
+		'on', 'readahead_seqscan still takes a boolean (true is on)');
 }
 
 my $log = slurp_file($node->logfile);

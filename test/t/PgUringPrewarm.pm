@@ -33,7 +33,7 @@ use PgUringTest ();
 
 our @EXPORT = qw(
   pw_node pw_stats pw_cached_blocks pw_ncached pw_nblocks
-  pw_max_block pw_wait_event pw_amcheck pw_create_t
+  pw_max_block pw_wait_event pw_amcheck pw_create_t pw_readahead
 );
 
 # the counters pw_stats sums (PgUringTest::pgu_counters names)
@@ -74,6 +74,20 @@ sub pw_stats
 	my %s;
 	@s{@stats_cols} = @v;
 	return \%s;
+}
+
+# the read-ahead row of pg_uring_stat_io, summed over the rings:
+# { ios, reads, failures, readahead_used, readahead_wasted, readahead_waited }
+sub pw_readahead
+{
+	my ($node) = @_;
+	my @c = qw(ios reads failures readahead_used readahead_wasted readahead_waited);
+	my @v = split /\|/, $node->safe_psql('postgres',
+		'SELECT ' . join(', ', map { "coalesce(sum($_), 0)" } @c)
+		  . " FROM pg_uring_stat_io WHERE io_kind = 'read-ahead'");
+	my %h;
+	@h{@c} = @v;
+	return \%h;
 }
 
 # blocks of a relation (main fork) valid in shared_buffers, as a sorted list
