@@ -139,6 +139,7 @@ $plain->safe_psql('postgres', 'CREATE TABLE pt AS SELECT g FROM generate_series(
 	my %calls = (
 		'pg_uring_stats'        => 'SELECT * FROM pg_uring_stats',
 		'pg_uring_stat_io'      => 'SELECT * FROM pg_uring_stat_io',
+		'pg_uring_stat_database' => 'SELECT * FROM pg_uring_stat_database',
 		'pg_uring_ios'          => 'SELECT * FROM pg_uring_ios',
 		'pg_uring_probe'        => 'SELECT * FROM pg_uring_probe()',
 		'pg_uring_reset_stats'  => 'SELECT pg_uring_reset_stats()',
