@@ -151,7 +151,6 @@ typedef struct PgUringRing
 	struct io_uring uring;
 	int			index;
 	bool		active;			/* false: synchronous fallback */
-	int			eventfd;		/* registered with the ring, -1 if none */
 	unsigned	sq_entries;
 	unsigned	cq_entries;
 	LWLock	   *submit_lock;
@@ -172,6 +171,7 @@ typedef struct PgUringShared
 	pg_atomic_uint32 wal_flush_failed;	/* a WAL fsync failed: PANIC follows */
 	ConditionVariable wal_cv;	/* broadcast when a WAL flush completes */
 	bool		uring_mode;		/* rings were created */
+	int			eventfd;		/* registered with every ring, -1 if none */
 	bool		submit_all;		/* ... with IORING_SETUP_SUBMIT_ALL */
 	int			setup_errno;	/* why not, if not */
 	char		setup_error[256];

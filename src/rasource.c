@@ -137,8 +137,7 @@ seq_where(RaScan *s, uint64 *pos)
 	prev = s->u.seq.last;
 	s->u.seq.last = cb;
 	if (cb == InvalidBlockNumber || hs->rs_nblocks == 0 || !forward(s) ||
-		!pgu_readahead || pgu_readahead_seqscan == PGU_RA_SEQ_OFF ||
-		(pgu_readahead_seqscan == PGU_RA_SEQ_PARALLEL && hs->rs_base.rs_parallel == NULL))
+		!pgu_readahead || !pgu_ra_seqscan_on(hs->rs_base.rs_parallel != NULL))
 		return RA_NONE;
 	if (s->reader == NULL)
 	{

@@ -496,10 +496,7 @@ source_for(PlanState *ps, bool *index_only)
 	switch (nodeTag(ps))
 	{
 		case T_SeqScanState:
-			if (pgu_readahead_seqscan == PGU_RA_SEQ_ON ||
-				(pgu_readahead_seqscan == PGU_RA_SEQ_PARALLEL && ps->plan->parallel_aware))
-				return &pgu_ra_seqscan;
-			return NULL;
+			return pgu_ra_seqscan_on(ps->plan->parallel_aware) ? &pgu_ra_seqscan : NULL;
 		case T_BitmapHeapScanState:
 			return pgu_readahead_bitmapscan ? &pgu_ra_bitmapscan : NULL;
 		case T_IndexScanState:

@@ -131,6 +131,14 @@ extern const RaSource pgu_ra_seqscan;
 extern const RaSource pgu_ra_bitmapscan;
 extern const RaSource pgu_ra_indexscan;
 extern bool pgu_ra_relation_ok(Relation rel);
+
+/* pg_uring.readahead_seqscan: does a (parallel or serial) seq scan read ahead? */
+static inline bool
+pgu_ra_seqscan_on(bool parallel)
+{
+	return pgu_readahead_seqscan == PGU_RA_SEQ_ON ||
+		(pgu_readahead_seqscan == PGU_RA_SEQ_PARALLEL && parallel);
+}
 extern bool pgu_ra_index_ok(Relation index);
 
 #endif							/* PG_URING_READAHEAD_H */

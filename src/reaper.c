@@ -5,9 +5,9 @@
  *
  * Core backends that sleep on a buffer's IO condition variable know nothing
  * of rings, and an issuer may be busy or blocked; without the reaper a
- * completion could sit in a CQ indefinitely.  The reaper sleeps on the
- * eventfd registered with the rings (one for all of them).  When it fires it first leaves the
- * issuers pg_uring.reaper_delay to reap inline (the common, cheap case), and
+ * completion could sit in a CQ indefinitely.  The reaper sleeps on the one
+ * eventfd every ring signals.  When it fires it first leaves the issuers
+ * pg_uring.reaper_delay to reap inline (the common, cheap case), and
  * then drains only rings whose completions from before that delay are still
  * unreaped.  So one wake-up covers a burst, and issuers keep doing most of
  * the reaping.  Except where somebody sleeps on a completion that is ready
@@ -109,7 +109,6 @@ pgu_reaper_main(Datum arg)
 	int			nrings;
 	int			i;
 	unsigned   *tail_at_wake;
-	bool		any_active = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -119,22 +118,12 @@ pgu_reaper_main(Datum arg)
 	nrings = pgu_shared->nrings;
 	tail_at_wake = palloc0(sizeof(unsigned) * nrings);
 
-	set = CreateWaitEventSet(TopMemoryContext, 2 + nrings);
+	set = CreateWaitEventSet(TopMemoryContext, 3);
 	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	for (i = 0; i < nrings; i++)
-	{
-		PgUringRing *ring = pgu_ring(i);
-
-		/* the rings share one eventfd (ring.c): wait on it once */
-		if (ring->active && ring->eventfd >= 0 &&
-			(i == 0 || ring->eventfd != pgu_ring(i - 1)->eventfd))
-		{
-			AddWaitEventToSet(set, WL_SOCKET_READABLE, ring->eventfd, NULL, ring);
-			any_active = true;
-		}
-	}
-	if (!any_active)
+	if (pgu_shared->eventfd >= 0)
+		AddWaitEventToSet(set, WL_SOCKET_READABLE, pgu_shared->eventfd, NULL, NULL);
+	else
 		ereport(LOG,
 				(errmsg("pg_uring reaper: rings are in synchronous mode, nothing to reap")));
 
@@ -161,15 +150,14 @@ pgu_reaper_main(Datum arg)
 		if (!woke_on_ring)
 			continue;
 
-		/* reset every eventfd and note how far each CQ had got */
+		/* reset the eventfd and note how far each CQ had got */
+		consume_eventfd(pgu_shared->eventfd);
 		for (i = 0; i < nrings; i++)
 		{
 			PgUringRing *ring = pgu_ring(i);
 
-			if (!ring->active)
-				continue;
-			consume_eventfd(ring->eventfd);
-			tail_at_wake[i] = pgu_ring_cq_tail(ring);
+			if (ring->active)
+				tail_at_wake[i] = pgu_ring_cq_tail(ring);
 		}
 
 		/*

@@ -5,7 +5,8 @@
  *	  crash restart, submission, draining and waiting in the kernel.
  *
  * Owns: PgUringShared and the PgUringRing array in shared memory, the
- * postmaster-private copies of every struct io_uring, and the eventfds.
+ * postmaster-private copies of every struct io_uring, and the eventfd they
+ * all signal.
  *
  * Invariants kept here:
  *	- Rings are created once per shared memory lifetime, by the process
@@ -57,7 +58,7 @@ PgUringShared *pgu_shared = NULL;
  * close them.  Plain malloc: must outlive shared memory reinitialisation.
  */
 static struct io_uring *pm_rings = NULL;
-static int *pm_eventfds = NULL;
+static int	pm_eventfd = -1;
 static int	pm_nrings = 0;
 
 /* kernel wait granularity while someone waits for a CQE */
@@ -80,17 +81,46 @@ pgu_teardown_previous_rings(void)
 	if (pm_rings == NULL)
 		return;
 	for (i = 0; i < pm_nrings; i++)
-	{
 		io_uring_queue_exit(&pm_rings[i]);
-		/* one eventfd for all rings: close it once */
-		if (pm_eventfds[i] >= 0 && (i == 0 || pm_eventfds[i] != pm_eventfds[i - 1]))
-			close(pm_eventfds[i]);
-	}
+	if (pm_eventfd >= 0)
+		close(pm_eventfd);
 	free(pm_rings);
-	free(pm_eventfds);
 	pm_rings = NULL;
-	pm_eventfds = NULL;
+	pm_eventfd = -1;
 	pm_nrings = 0;
+}
+
+/*
+ * Descriptors core must still have when it sizes its budget, right after
+ * shared memory is set up (set_max_safe_fds(): NUM_RESERVED_FDS and
+ * FD_MINFREE of fd.c, the same in PostgreSQL 15 to 17); with fewer the
+ * server refuses to start.
+ */
+#define PGU_CORE_MIN_FDS	(10 + 48)
+
+/*
+ * How many rings the descriptor budget leaves room for.  Every descriptor
+ * the postmaster holds now (ours included) stays open in every server
+ * process and counts against max_files_per_process (and the open-files
+ * limit) when core sizes its budget, right after this hook.  Each ring
+ * takes one, and all of them share one eventfd.  Counted as core counts
+ * them: every descriptor open now, below the limit.
+ */
+static int
+rings_affordable(int *limit, int *open_now)
+{
+	struct rlimit rlim;
+	int			fd;
+
+	*limit = max_files_per_process;
+	if (getrlimit(RLIMIT_NOFILE, &rlim) == 0 && rlim.rlim_cur != RLIM_INFINITY &&
+		rlim.rlim_cur < (rlim_t) *limit)
+		*limit = (int) rlim.rlim_cur;
+	*open_now = 0;
+	for (fd = 0; fd < *limit; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			(*open_now)++;
+	return *limit - *open_now - PGU_CORE_MIN_FDS - 1;
 }
 
 /*
@@ -104,6 +134,29 @@ pgu_create_rings(char *what, size_t whatlen)
 	int			created = 0;
 	int			err = 0;
 	int			efd;
+	int			limit;
+	int			open_now;
+	int			room = rings_affordable(&limit, &open_now);
+
+	/* as many rings as the descriptor budget has room for, if any */
+	if (room < 1)
+	{
+		snprintf(what, whatlen,
+				 "no room in the file descriptor budget: each server process may open %d files, %d are open already, core needs %d, and the rings need %d",
+				 limit, open_now, PGU_CORE_MIN_FDS, pgu_shared->nrings + 1);
+		return EMFILE;
+	}
+	if (room < pgu_shared->nrings)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("pg_uring: creating %d of the %d shared io_uring instances pg_uring.rings asks for",
+						room, pgu_shared->nrings),
+				 errdetail("Each server process may open %d files; %d are open already, and core needs %d; a ring takes one more in every process, all rings one eventfd.",
+						   limit, open_now, PGU_CORE_MIN_FDS),
+				 errhint("Raise max_files_per_process (or the open files limit, ulimit -n), or lower pg_uring.rings, and restart the server.")));
+		pgu_shared->nrings = room;
+	}
 
 	/*
 	 * One eventfd for all rings (the reaper wakes on it and looks at every
@@ -161,7 +214,6 @@ pgu_create_rings(char *what, size_t whatlen)
 			(void) io_uring_register_iowq_max_workers(&ring->uring, workers);
 		}
 
-		ring->eventfd = efd;
 		ret = io_uring_register_eventfd(&ring->uring, efd);
 		if (ret < 0)
 		{
@@ -175,64 +227,24 @@ pgu_create_rings(char *what, size_t whatlen)
 	if (err != 0)
 	{
 		for (i = 0; i < created; i++)
-		{
-			PgUringRing *ring = &pgu_shared->rings[i];
-
-			io_uring_queue_exit(&ring->uring);
-			ring->eventfd = -1;
-		}
-		if (created < pgu_shared->nrings)
-			pgu_shared->rings[created].eventfd = -1;
+			io_uring_queue_exit(&pgu_shared->rings[i].uring);
 		close(efd);
 		return err;
 	}
 
 	/* keep private copies for teardown at crash restart */
 	pm_rings = malloc(sizeof(struct io_uring) * pgu_shared->nrings);
-	pm_eventfds = malloc(sizeof(int) * pgu_shared->nrings);
-	if (pm_rings == NULL || pm_eventfds == NULL)
+	if (pm_rings == NULL)
 		elog(FATAL, "out of memory");
 	for (i = 0; i < pgu_shared->nrings; i++)
 	{
 		pm_rings[i] = pgu_shared->rings[i].uring;
-		pm_eventfds[i] = pgu_shared->rings[i].eventfd;
 		pgu_shared->rings[i].active = true;
 	}
 	pm_nrings = pgu_shared->nrings;
+	pgu_shared->eventfd = efd;
+	pm_eventfd = efd;
 	return 0;
-}
-
-/*
- * Descriptors core must still have when it sizes its budget, right after
- * shared memory is set up (set_max_safe_fds(): NUM_RESERVED_FDS and
- * FD_MINFREE of fd.c, the same in PostgreSQL 15 to 17); with fewer the
- * server refuses to start.
- */
-#define PGU_CORE_MIN_FDS	(10 + 48)
-
-/*
- * How many rings the descriptor budget leaves room for.  Every descriptor
- * the postmaster holds now (ours included) stays open in every server
- * process and counts against max_files_per_process (and the open-files
- * limit) when core sizes its budget, right after this hook.  Each ring
- * takes one, and all of them share one eventfd.  Counted as core counts
- * them: every descriptor open now, below the limit.
- */
-static int
-rings_affordable(int *limit, int *open_now)
-{
-	struct rlimit rlim;
-	int			fd;
-
-	*limit = max_files_per_process;
-	if (getrlimit(RLIMIT_NOFILE, &rlim) == 0 && rlim.rlim_cur != RLIM_INFINITY &&
-		rlim.rlim_cur < (rlim_t) *limit)
-		*limit = (int) rlim.rlim_cur;
-	*open_now = 0;
-	for (fd = 0; fd < *limit; fd++)
-		if (fcntl(fd, F_GETFD) != -1)
-			(*open_now)++;
-	return *limit - *open_now - PGU_CORE_MIN_FDS - 1;
 }
 
 /*
@@ -256,6 +268,7 @@ pgu_ring_shmem_init(void)
 	memset(pgu_shared, 0, pgu_ring_shmem_size());
 	pgu_shared->nrings = pgu_nrings;
 	pgu_shared->queue_depth = pgu_queue_depth;
+	pgu_shared->eventfd = -1;
 	pg_atomic_init_u32(&pgu_shared->next_ring, 0);
 	pg_atomic_init_u64(&pgu_shared->wal_durable, 0);
 	pg_atomic_init_u64(&pgu_shared->wal_flush_submitted, 0);
@@ -271,7 +284,6 @@ pgu_ring_shmem_init(void)
 
 		ring->index = i;
 		ring->active = false;
-		ring->eventfd = -1;
 		ring->sq_entries = pgu_queue_depth;
 		ring->cq_entries = 2 * pgu_queue_depth;
 		ring->submit_lock = &locks[2 * i].lock;
@@ -291,38 +303,6 @@ pgu_ring_shmem_init(void)
 		ereport(LOG,
 				(errmsg("pg_uring: pg_uring.io_method = sync, every IO runs synchronously")));
 		return;
-	}
-	{
-		int			limit;
-		int			open_now;
-		int			room = rings_affordable(&limit, &open_now);
-
-		if (room < pgu_shared->nrings)
-		{
-			if (room < 1)
-			{
-				pgu_shared->uring_mode = false;
-				pgu_shared->setup_errno = EMFILE;
-				snprintf(pgu_shared->setup_error, sizeof(pgu_shared->setup_error),
-						 "%d file descriptors allowed (max_files_per_process or the open files limit), %d already open, %d needed by core",
-						 limit, open_now, PGU_CORE_MIN_FDS);
-				ereport(WARNING,
-						(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-						 errmsg("pg_uring: no room for a shared io_uring instance in the file descriptor budget, falling back to synchronous IO"),
-						 errdetail("Each server process may open %d files; %d are open already, and core needs %d; a ring takes one more in every process, all rings one eventfd.",
-								   limit, open_now, PGU_CORE_MIN_FDS),
-						 errhint("Raise max_files_per_process (or the open files limit, ulimit -n) and restart the server.")));
-				return;
-			}
-			ereport(WARNING,
-					(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-					 errmsg("pg_uring: creating %d of the %d shared io_uring instances pg_uring.rings asks for",
-							room, pgu_shared->nrings),
-					 errdetail("Each server process may open %d files; %d are open already, and core needs %d; a ring takes one more in every process, all rings one eventfd.",
-							   limit, open_now, PGU_CORE_MIN_FDS),
-					 errhint("Raise max_files_per_process (or the open files limit, ulimit -n), or lower pg_uring.rings, and restart the server.")));
-			pgu_shared->nrings = room;
-		}
 	}
 	err = pgu_create_rings(pgu_shared->setup_error, sizeof(pgu_shared->setup_error));
 	if (err == 0)
@@ -346,6 +326,8 @@ pgu_ring_shmem_init(void)
 						 "io_uring may be disabled by the kernel.io_uring_disabled sysctl or a seccomp policy; set kernel.io_uring_disabled = 0 and restart the server." :
 						 err == ENOMEM ?
 						 "Raise the memlock limit (ulimit -l) of the server, or lower pg_uring.rings or pg_uring.queue_depth, and restart the server." :
+						 err == EMFILE ?
+						 "Raise max_files_per_process (or the open files limit, ulimit -n) and restart the server." :
 						 "Check that the kernel supports io_uring; pg_uring_probe() reports what it can do.")));
 	}
 }

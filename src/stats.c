@@ -74,13 +74,21 @@ pgu_stats_shmem_init(void)
 	}
 }
 
+static void
+db_counters_zero(PgUringDbStats *e)
+{
+	int			c;
+
+	for (c = 0; c < PGU_NDB_COUNTERS; c++)
+		pg_atomic_write_u64(&e->counters[c], 0);
+}
+
 /* the entry of a database, claiming a free one if it has none */
 static PgUringDbStats *
 db_entry(Oid dboid)
 {
 	static int	last = -1;	/* this process's last database's entry */
 	int			i;
-	int			c;
 
 	if (last >= 0 && pg_atomic_read_u32(&db_stats[last].dboid) == dboid)
 		return &db_stats[last];
@@ -94,8 +102,7 @@ db_entry(Oid dboid)
 
 			if (pg_atomic_compare_exchange_u32(&db_stats[i].dboid, &expected, dboid))
 			{
-				for (c = 0; c < PGU_NDB_COUNTERS; c++)
-					pg_atomic_write_u64(&db_stats[i].counters[c], 0);
+				db_counters_zero(&db_stats[i]);
 				last = i;
 				return &db_stats[i];
 			}
@@ -172,11 +179,8 @@ pg_uring_reset_stats(PG_FUNCTION_ARGS)
 	}
 	for (i = 0; i <= PGU_DB_ENTRIES; i++)
 	{
-		int			c;
-
 		pg_atomic_write_u32(&db_stats[i].dboid, InvalidOid);
-		for (c = 0; c < PGU_NDB_COUNTERS; c++)
-			pg_atomic_write_u64(&db_stats[i].counters[c], 0);
+		db_counters_zero(&db_stats[i]);
 	}
 	PG_RETURN_VOID();
 }
