@@ -158,6 +158,26 @@ my $node = pw_node('ra_subxact_fds',
 			'1 io_uring', '... pg_uring_stats shows that one ring, in mode io_uring');
 		$node->safe_psql('postgres', 'DROP EXTENSION pg_uring');
 		$node->stop;
+
+		# with an open files limit one below max_files_per_process there is
+		# room for no ring: core still starts, pg_uring runs synchronously
+		# and says why
+		my $pgdata = $node->data_dir;
+		my $logfile = $node->logfile;
+		$offset = -s $logfile;
+		my $rc = system('bash', '-c',
+			"ulimit -n 63 && pg_ctl -D '$pgdata' -l '$logfile' -w start >/dev/null 2>&1");
+		ok($rc == 0, 'with ulimit -n 63 the server with pg_uring starts too');
+		my $nolog = substr(slurp_file($logfile), $offset);
+		like($nolog,
+			qr/WARNING:  pg_uring: could not create shared io_uring instances, falling back to synchronous IO\n.*DETAIL:  no room in the file descriptor budget: each server process may open 63 files.*\(errno 24\)\.\n.*HINT:  Raise max_files_per_process/,
+			'... with no room for a ring: a WARNING with the budget and a hint, then synchronous IO');
+		is($node->safe_psql('postgres',
+				q{CREATE EXTENSION pg_uring; SELECT count(*) || ' ' || string_agg(DISTINCT mode, ',') FROM pg_uring_stats}),
+			'4 sync', '... pg_uring_stats shows its 4 rings in mode sync')
+		  if $rc == 0;
+		$node->safe_psql('postgres', 'DROP EXTENSION pg_uring') if $rc == 0;
+		system('pg_ctl', '-D', $pgdata, '-m', 'fast', '-w', 'stop');
 	}
 	else
 	{
@@ -778,9 +798,13 @@ for my $what ('buffer refcount leak', 'resource was not closed', 'IO slots still
 {
 	is(pgu_count_matches($log, qr/\Q$what\E/), 0, "the server log has no '$what'");
 }
-# but section 0's, at every start: one ring where 4 were asked for
-is(pgu_count_matches($log, qr/\bWARNING: (?!.*pg_uring: creating 1 of the 4 shared io_uring instances)/), 0,
-	'the server log has no WARNING but that of the ring count at start-up');
+# but section 0's: one ring where 4 were asked for (at every start), no
+# ring under ulimit -n 63 (once)
+is(pgu_count_matches($log,
+		qr/\bWARNING: (?!.*pg_uring: creating 1 of the 4 shared io_uring instances|.*pg_uring: could not create shared io_uring instances)/),
+	0, 'the server log has no WARNING but those of the ring count at start-up');
+is(pgu_count_matches($log, qr/pg_uring: could not create shared io_uring instances/), 1,
+	'... the one without a ring came once');
 # the errors the test makes are caught (f, try_sql, nconn) but those of the
 # cursor loop, four with read-ahead off and four with it on
 my @errors = grep { /\bERROR: / } split /\n/, $log;
