@@ -52,6 +52,9 @@ passed=0
 failed=0
 skipped=0
 kept=()
+# what failed, printed again just before the last line: CI shows only the
+# tail of the output, which the power-loss harness fills otherwise
+failures=$(mktemp /var/tmp/pg_uring-failures.XXXXXX)
 
 # The 10x (buffer reads) and 20x (write-back) TAP files that also run with
 # pg_uring.io_method = sync, for parity: all of them but these two, whose
@@ -125,6 +128,12 @@ run_suites() {
 		rm -rf "$work"
 	else
 		kept+=("$work")
+		{
+			echo "--- $label: $f failed (output in $work)"
+			grep -hE '\.\.\. +FAILED' "$work/regress.out" || true
+			grep -hE '^(test/t/[^ ]+\.pl +\(Wstat|#   Failed test|#   at |Bailout called|# +(got|expected):)' "$work/tap.out" |
+				cut -c1-300 | head -60 || true
+		} >>"$failures"
 	fi
 }
 
@@ -166,6 +175,12 @@ if [ -f "$top/test/power/run.sh" ]; then
 			echo "power loss: the harness printed no plan" >&2
 			p_fail=1
 		fi
+		if [ "$p_fail" -gt 0 ]; then
+			{
+				echo "--- power loss: $p_fail failed"
+				grep -E '^not ok [0-9]+' /var/tmp/pg_uring-power.out | cut -c1-300 | head -20 || true
+			} >>"$failures"
+		fi
 		passed=$((passed + p_ok - p_skip_ok))
 		failed=$((failed + p_fail))
 		skipped=$((skipped + p_skip_ok + p_skip_all))
@@ -176,6 +191,11 @@ fi
 for w in "${kept[@]}"; do
 	echo "test output kept in $w (tmp_check/ holds the server logs)"
 done
+if [ -s "$failures" ]; then
+	echo "=== what failed"
+	head -100 "$failures"
+fi
+rm -f "$failures"
 if [ "$skipped" -gt 0 ] && [ "${PGU_ALLOW_SKIPS:-0}" != 1 ]; then
 	echo "$skipped tests were skipped: on this machine every feature they need exists, so a skip is a failure (PGU_ALLOW_SKIPS=1 accepts them elsewhere)" >&2
 	failed=$((failed + 1))

@@ -9,12 +9,15 @@
 #
 #  0. The node starts.  Core starts with max_files_per_process = 64, and so
 #     must the server with pg_uring preloaded at its default pg_uring.rings:
-#     each ring is two descriptors of the postmaster (the io_uring instance
-#     and its eventfd) that set_max_safe_fds counts as already open, and
-#     below 48 safe descriptors the postmaster refuses to start.  If it does
-#     not start, that check fails and the rest runs with one ring (which
-#     leaves no descriptor to spare: no restart may happen while the test
-#     holds a session open, whose pipes pg_ctl and the postmaster inherit).
+#     each ring is a descriptor of the postmaster (its io_uring instance;
+#     all rings share one eventfd) that set_max_safe_fds counts as already
+#     open, and below 48 safe descriptors the postmaster refuses to start,
+#     so pg_uring creates as many rings as fit (2 of the 4 here) and none
+#     under the largest open files limit at which no ring fits (62), with
+#     one ring one descriptor above it.  If it does not start, that check
+#     fails and the rest runs with one ring (which leaves no descriptor to
+#     spare: no restart may happen while the test holds a session open,
+#     whose pipes pg_ctl and the postmaster inherit).
 #
 #  1. Subtransaction abort under an outer scan that reads ahead.
 #     pgu_subxact_callback (io.c) waits for and frees every IO slot of the
@@ -136,6 +139,17 @@ my $node = pw_node('ra_subxact_fds',
 # ---------------------------------------------------------------------------
 # 0. the node starts with max_files_per_process = 64
 # ---------------------------------------------------------------------------
+# How many rings fit: each server process may open min(64, ulimit -n) files,
+# of which the postmaster has some open already when it starts (0, 1 and 2
+# from pg_ctl; test/tap.sh closes whatever else the suite's caller passed
+# down), core needs 58 of the rest (48 safe ones plus its 10 reserved), the
+# rings' eventfd one, and each ring one.  The count open already is read
+# off pg_uring's WARNING and checked against what the test itself saw, and
+# the expectations follow from it: with 3 open, 2 of the 4 rings at 64
+# files, and none at 62, the largest limit with no room for a ring (the
+# boundary: one more descriptor and there would be one ring).
+my $core_min = 58;
+my $rings_asked = 4;
 {
 	$node->append_conf('postgresql.conf', "shared_preload_libraries = ''\n");
 	my $core = $node->start(fail_ok => 1);
@@ -147,36 +161,52 @@ my $node = pw_node('ra_subxact_fds',
 	my $startlog = substr(slurp_file($node->logfile), $offset);
 	ok($ours, 'so does the server with pg_uring preloaded at its default pg_uring.rings')
 	  or diag join("\n", grep { /FATAL|DETAIL/ } split /\n/, $startlog);
+	my ($open) = $startlog =~ /DETAIL:  Each server process may open 64 files; (\d+) are open already, and core needs $core_min;/;
+	$open //= -1;
+	note "the postmaster had $open descriptors open when pg_uring counted them";
+	is($open, 3, 'the postmaster had 0, 1 and 2 open, nothing inherited from the test (test/tap.sh)');
+	my $fit = 64 - $open - $core_min - 1;
+	$fit = $rings_asked if $fit > $rings_asked;
 	# it creates the rings the budget has room for, and says so
 	like($startlog,
-		qr/WARNING:  pg_uring: creating 1 of the 4 shared io_uring instances pg_uring.rings asks for/,
-		'with room for one ring, pg_uring creates one and logs a WARNING naming the setting');
+		qr/WARNING:  pg_uring: creating $fit of the $rings_asked shared io_uring instances pg_uring.rings asks for\n.*DETAIL:  .*\n.*HINT:  Raise max_files_per_process/,
+		"with room for $fit rings, pg_uring creates $fit and logs a WARNING naming the setting");
 	if ($ours)
 	{
 		is($node->safe_psql('postgres',
 				q{CREATE EXTENSION pg_uring; SELECT count(*) || ' ' || string_agg(DISTINCT mode, ',') FROM pg_uring_stats}),
-			'1 io_uring', '... pg_uring_stats shows that one ring, in mode io_uring');
+			"$fit io_uring", "... pg_uring_stats shows those $fit rings, in mode io_uring");
 		$node->safe_psql('postgres', 'DROP EXTENSION pg_uring');
 		$node->stop;
 
-		# with an open files limit one below max_files_per_process there is
-		# room for no ring: core still starts, pg_uring runs synchronously
-		# and says why
+		# with an open files limit at which core still starts but no ring
+		# fits, pg_uring runs synchronously and says why
+		my $noroom = $open + $core_min + 1;
 		my $pgdata = $node->data_dir;
 		my $logfile = $node->logfile;
 		$offset = -s $logfile;
 		my $rc = system('bash', '-c',
-			"ulimit -n 63 && pg_ctl -D '$pgdata' -l '$logfile' -w start >/dev/null 2>&1");
-		ok($rc == 0, 'with ulimit -n 63 the server with pg_uring starts too');
+			"ulimit -n $noroom && pg_ctl -D '$pgdata' -l '$logfile' -w start >/dev/null 2>&1");
+		ok($rc == 0, "with ulimit -n $noroom the server with pg_uring starts too");
 		my $nolog = substr(slurp_file($logfile), $offset);
 		like($nolog,
-			qr/WARNING:  pg_uring: could not create shared io_uring instances, falling back to synchronous IO\n.*DETAIL:  no room in the file descriptor budget: each server process may open 63 files.*\(errno 24\)\.\n.*HINT:  Raise max_files_per_process/,
+			qr/WARNING:  pg_uring: could not create shared io_uring instances, falling back to synchronous IO\n.*DETAIL:  no room in the file descriptor budget: each server process may open $noroom files, $open are open already, core needs $core_min, and the rings need 5 \(errno 24\)\.\n.*HINT:  Raise max_files_per_process/,
 			'... with no room for a ring: a WARNING with the budget and a hint, then synchronous IO');
 		is($node->safe_psql('postgres',
 				q{CREATE EXTENSION pg_uring; SELECT count(*) || ' ' || string_agg(DISTINCT mode, ',') FROM pg_uring_stats}),
-			'4 sync', '... pg_uring_stats shows its 4 rings in mode sync')
+			"$rings_asked sync", "... pg_uring_stats shows its $rings_asked rings in mode sync")
 		  if $rc == 0;
 		$node->safe_psql('postgres', 'DROP EXTENSION pg_uring') if $rc == 0;
+		system('pg_ctl', '-D', $pgdata, '-m', 'fast', '-w', 'stop');
+
+		# one more descriptor: one ring
+		$offset = -s $logfile;
+		$rc = system('bash', '-c',
+			"ulimit -n " . ($noroom + 1) . " && pg_ctl -D '$pgdata' -l '$logfile' -w start >/dev/null 2>&1");
+		ok($rc == 0, 'with ulimit -n ' . ($noroom + 1) . ' it starts');
+		like(substr(slurp_file($logfile), $offset),
+			qr/WARNING:  pg_uring: creating 1 of the $rings_asked shared io_uring instances/,
+			'... with one ring');
 		system('pg_ctl', '-D', $pgdata, '-m', 'fast', '-w', 'stop');
 	}
 	else
@@ -798,10 +828,10 @@ for my $what ('buffer refcount leak', 'resource was not closed', 'IO slots still
 {
 	is(pgu_count_matches($log, qr/\Q$what\E/), 0, "the server log has no '$what'");
 }
-# but section 0's: one ring where 4 were asked for (at every start), no
-# ring under ulimit -n 63 (once)
+# but section 0's: fewer rings than the 4 asked for (at every start), no
+# ring under the lower ulimit -n (once)
 is(pgu_count_matches($log,
-		qr/\bWARNING: (?!.*pg_uring: creating 1 of the 4 shared io_uring instances|.*pg_uring: could not create shared io_uring instances)/),
+		qr/\bWARNING: (?!.*pg_uring: creating [0-9]+ of the 4 shared io_uring instances|.*pg_uring: could not create shared io_uring instances)/),
 	0, 'the server log has no WARNING but those of the ring count at start-up');
 is(pgu_count_matches($log, qr/pg_uring: could not create shared io_uring instances/), 1,
 	'... the one without a ring came once');
