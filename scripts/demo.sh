@@ -3,8 +3,9 @@
 # dependencies, builds and installs pg_uring, starts a throwaway cluster as
 # the postgres OS user with pg_uring preloaded and data checksums on, does
 # real IO through the shared rings (file reads, link chains, drains, a
-# prewarm of pgbench_accounts into shared_buffers after a restart, 8
-# concurrent sessions, pgbench writes with the pg_uring writer on, then
+# prewarm of pgbench_accounts into shared_buffers after a restart, cold
+# bitmap heap and index scans with read-ahead off and on, 8 concurrent
+# sessions, pgbench writes with the pg_uring writer on, then
 # pg_uring_flush and a CHECKPOINT), prints the ring statistics, and checks
 # that an immediate stop loses nothing that was committed.
 # The cluster is removed at the end (PGU_KEEP=1 keeps it running).
@@ -102,6 +103,41 @@ SELECT sum(io.ios) AS prewarm_ios, sum(io.reads) AS prewarm_blocks,
        sum(s.reaped_by_issuer) AS reaped_by_issuer, sum(s.reaped_by_reaper) AS reaped_by_reaper
   FROM pg_uring_stats s JOIN pg_uring_stat_io io ON io.ring = s.ring AND io.io_kind = 'prewarm';
 SQL
+
+echo "== read-ahead for ordinary queries: a table of 1 M rows (~270 MB) with an index on a column"
+echo "   uncorrelated with the physical order; each query cold (restart, page cache dropped),"
+echo "   with pg_uring.readahead off, then on: same result, core's EXPLAIN counts, less time"
+psql_pg -q <<'SQL'
+CREATE TABLE ra (id int, r int, pad text);
+INSERT INTO ra SELECT g, ((g::int8 * 7919) % 1000003)::int, repeat('x', 200) FROM generate_series(1, 1000000) g;
+CREATE INDEX ra_r ON ra (r);
+VACUUM ANALYZE ra;
+CHECKPOINT;
+SQL
+for scan in bitmap index; do
+	if [ "$scan" = bitmap ]; then
+		plan="SET enable_seqscan = off; SET enable_indexscan = off;"
+	else
+		plan="SET enable_seqscan = off; SET enable_bitmapscan = off;"
+	fi
+	for mode in off on; do
+		as_pg "'$bindir/pg_ctl' -D '$dir/data' -l '$dir/server.log' -w restart" >/dev/null
+		sync
+		echo 3 >/proc/sys/vm/drop_caches
+		echo "-- $scan scan of 1% of ra, cold, pg_uring.readahead = $mode"
+		psql_pg -q <<SQL
+\pset footer off
+SET pg_uring.readahead = $mode;
+$plan
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF)
+  SELECT count(*), sum(length(pad)) FROM ra WHERE r BETWEEN 300000 AND 309999;
+SELECT count(*) AS rows, sum(length(pad)) AS bytes FROM ra WHERE r BETWEEN 300000 AND 309999;
+SELECT sum(ios) AS ios, sum(reads) AS blocks_read_ahead, sum(readahead_used) AS used,
+       sum(readahead_wasted) AS wasted, sum(readahead_waited) AS waited_on_by_core
+  FROM pg_uring_stat_io WHERE io_kind = 'read-ahead';
+SQL
+	done
+done
 
 echo "== concurrent sessions on the shared rings (8 clients x 20 s of pg_uring_bench)"
 cat >"$dir/bench.sql" <<'SQL'

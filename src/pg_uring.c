@@ -56,7 +56,7 @@ bool		pgu_test_wal_fault = false;
 int			pgu_test_write_delay = 0;
 bool		pgu_readahead = true;
 int			pgu_readahead_distance = 64;
-int			pgu_readahead_seqscan = PGU_RA_SEQ_PARALLEL;
+int			pgu_readahead_seqscan = PGU_RA_SEQ_OFF;
 bool		pgu_readahead_bitmapscan = true;
 bool		pgu_readahead_indexscan = true;
 
@@ -343,9 +343,9 @@ _PG_init(void)
 							NULL, NULL, NULL);
 	DefineCustomEnumVariable("pg_uring.readahead_seqscan",
 							 "Which sequential scans read ahead, if pg_uring.readahead is on: on (all), parallel (parallel ones only) or off.",
-							 "A serial sequential scan is served well by the kernel's own read-ahead and measured slower with ours; see README.md.",
+							 "A sequential scan is served well by the kernel's own read-ahead; ours measured slower for serial ones and, on some machines, parallel ones; see README.md.",
 							 &pgu_readahead_seqscan,
-							 PGU_RA_SEQ_PARALLEL,
+							 PGU_RA_SEQ_OFF,
 							 readahead_seqscan_options,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);

@@ -82,8 +82,8 @@ extern int	pgu_readahead_distance;
 /* pg_uring.readahead_seqscan: which sequential scans read ahead */
 typedef enum PgUringRaSeq
 {
-	PGU_RA_SEQ_OFF,
-	PGU_RA_SEQ_PARALLEL,		/* parallel ones only (the default) */
+	PGU_RA_SEQ_OFF,				/* none (the default) */
+	PGU_RA_SEQ_PARALLEL,		/* parallel ones only */
 	PGU_RA_SEQ_ON
 } PgUringRaSeq;
 extern int	pgu_readahead_seqscan;

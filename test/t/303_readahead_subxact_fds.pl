@@ -133,7 +133,7 @@ my $node = pw_node('ra_subxact_fds',
 	max_files_per_process   => '64',
 	synchronize_seqscans    => 'off',
 	'pg_uring.reaper_delay' => '1',
-	# serial seq scans read ahead too (the default, parallel, leaves them to core)
+	# seq scans read ahead too (the default, off, leaves them to core)
 	'pg_uring.readahead_seqscan' => 'on');
 
 # ---------------------------------------------------------------------------
