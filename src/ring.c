@@ -624,8 +624,14 @@ repair_split_chain(PgUringRing *ring, PgUringSlot **slots, int cut, int n)
 	{
 		PgUringSlot *slot = slots[i];
 		struct io_uring_sqe *sqe;
+		unsigned	pos = (head + (unsigned) (i - cut)) & *sq->kring_mask;
 
-		sqe = &sq->sqes[sq->array[(head + (unsigned) (i - cut)) & *sq->kring_mask]];
+		/*
+		 * The SQ array maps ring positions to SQEs, unless the ring has none
+		 * (IORING_SETUP_NO_SQARRAY, which liburing 2.6 and later ask for when
+		 * the kernel has it): then position and SQE are the same.
+		 */
+		sqe = &sq->sqes[sq->array != NULL ? sq->array[pos] : pos];
 		io_uring_prep_nop(sqe);
 		io_uring_sqe_set_data64(sqe, pgu_slot_user_data(slot));
 		slot->cancel_at_submit = true;
