@@ -312,7 +312,7 @@ bufread_complete(PgUringSlot *slot)
 	PgUringBufTarget *t = &slot->target.buf;
 	PgUringRing *ring = pgu_ring(slot->ring);
 	int32		res = slot->result;
-	Oid			dboid = t->rnode.dbNode;
+	Oid			dboid = PGU_RF_DB(t->rfile);
 	uint32		failed = 0;
 	int			waited = 0;
 	int			i;
@@ -384,7 +384,7 @@ bufread_describe(PgUringSlot *slot, char *buf, size_t len)
 	PgUringBufTarget *t = &slot->target.buf;
 
 	snprintf(buf, len, "rel %u/%u/%u fork %s blocks %u-%u",
-			 t->rnode.spcNode, t->rnode.dbNode, t->rnode.relNode,
+			 PGU_RF_SPC(t->rfile), PGU_RF_DB(t->rfile), PGU_RF_REL(t->rfile),
 			 forkNames[t->fork], t->first_block,
 			 t->first_block + Max(t->nblocks, 1) - 1);
 }

@@ -192,7 +192,7 @@ seg_fd(PgUringReader *r, BlockNumber blkno)
 	/* read-ahead is only a hint: no file, no read-ahead (and no ERROR) */
 	if (r->readahead && ra_fds_held >= ra_fd_share())
 		return -1;
-	path = relpathperm(r->rel->rd_node, r->fork);
+	path = relpathperm(PGU_REL_FILE(r->rel), r->fork);
 	segpath = segno == 0 ? path : psprintf("%s.%d", path, segno);
 	fd = r->readahead ? pgu_try_open_file(segpath) : pgu_open_file(segpath);
 	r->seg_fds[segno] = fd;
@@ -260,7 +260,7 @@ split_slot(PgUringReader *r, PgUringSlot *from)
 	r->nstaged++;
 	slot = pgu_io_slot(*h);
 	slot->op = PGU_OP_BUFREAD;
-	slot->target.buf.rnode = from->target.buf.rnode;
+	slot->target.buf.rfile = from->target.buf.rfile;
 	slot->target.buf.fork = from->target.buf.fork;
 	slot->target.buf.fd = from->target.buf.fd;
 	slot->target.buf.fault = from->target.buf.fault;
@@ -508,7 +508,7 @@ readahead_run(PgUringReader *r, BlockNumber blkno)
 	r->open_run = true;
 	slot = pgu_io_slot(*h);
 	slot->op = PGU_OP_BUFREAD;
-	slot->target.buf.rnode = r->rel->rd_node;
+	slot->target.buf.rfile = PGU_REL_FILE(r->rel);
 	slot->target.buf.fork = r->fork;
 	slot->target.buf.first_block = blkno;
 	slot->target.buf.fd = fd;
@@ -606,7 +606,7 @@ run_for(PgUringReader *r, BlockNumber blkno)
 	r->open_run = true;
 	slot = pgu_io_slot(*h);
 	slot->op = PGU_OP_BUFREAD;
-	slot->target.buf.rnode = r->rel->rd_node;
+	slot->target.buf.rfile = PGU_REL_FILE(r->rel);
 	slot->target.buf.fork = r->fork;
 	slot->target.buf.first_block = blkno;
 	slot->target.buf.fd = -1;
@@ -649,11 +649,11 @@ fill_pinned_zero_page(PgUringReader *r, Buffer buf, BlockNumber blkno)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("invalid page in block %u of relation %s",
-								blkno, relpath(RelationGetSmgr(r->rel)->smgr_rnode, r->fork))));
+								blkno, relpath(PGU_SMGR_FILE(RelationGetSmgr(r->rel)), r->fork))));
 			ereport(WARNING,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("invalid page in block %u of relation %s; zeroing out page",
-							blkno, relpath(RelationGetSmgr(r->rel)->smgr_rnode, r->fork))));
+							blkno, relpath(PGU_SMGR_FILE(RelationGetSmgr(r->rel)), r->fork))));
 			memset(local.data, 0, BLCKSZ);
 		}
 	}
@@ -697,7 +697,7 @@ block_taken(PgUringReader *r, BlockNumber blkno)
 	int			existing;
 	uint32		existing_state;
 
-	INIT_BUFFERTAG(tag, r->rel->rd_node, r->fork, blkno);
+	pgu_tag_init(&tag, PGU_REL_FILE(r->rel), r->fork, blkno);
 	hash = BufTableHashCode(&tag);
 	partition = BufMappingPartitionLock(hash);
 	LWLockAcquire(partition, LW_SHARED);
@@ -863,7 +863,7 @@ reader_add(PgUringReader *r, BlockNumber blkno)
 static void
 report_io_failure(PgUringReader *r, ReadFailure *f)
 {
-	char	   *path = relpathperm(r->rel->rd_node, r->fork);
+	char	   *path = relpathperm(PGU_REL_FILE(r->rel), r->fork);
 	BlockNumber segno = f->blkno / ((BlockNumber) RELSEG_SIZE);
 
 	if (segno > 0)

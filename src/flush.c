@@ -52,12 +52,15 @@ candidate_cmp(const void *a, const void *b)
 	const BufferTag *x = &((const FlushCandidate *) a)->tag;
 	const BufferTag *y = &((const FlushCandidate *) b)->tag;
 
-	if (x->rnode.spcNode != y->rnode.spcNode)
-		return x->rnode.spcNode < y->rnode.spcNode ? -1 : 1;
-	if (x->rnode.dbNode != y->rnode.dbNode)
-		return x->rnode.dbNode < y->rnode.dbNode ? -1 : 1;
-	if (x->rnode.relNode != y->rnode.relNode)
-		return x->rnode.relNode < y->rnode.relNode ? -1 : 1;
+	PgUringRelFile xf = pgu_tag_file(x);
+	PgUringRelFile yf = pgu_tag_file(y);
+
+	if (PGU_RF_SPC(xf) != PGU_RF_SPC(yf))
+		return PGU_RF_SPC(xf) < PGU_RF_SPC(yf) ? -1 : 1;
+	if (PGU_RF_DB(xf) != PGU_RF_DB(yf))
+		return PGU_RF_DB(xf) < PGU_RF_DB(yf) ? -1 : 1;
+	if (PGU_RF_REL(xf) != PGU_RF_REL(yf))
+		return PGU_RF_REL(xf) < PGU_RF_REL(yf) ? -1 : 1;
 	if (x->forkNum != y->forkNum)
 		return x->forkNum < y->forkNum ? -1 : 1;
 	if (x->blockNum != y->blockNum)
@@ -67,18 +70,18 @@ candidate_cmp(const void *a, const void *b)
 
 /* the relfilenodes of rel, of its TOAST table and of that table's index */
 static int
-collect_nodes(Relation rel, RelFileNode *nodes, List **opened)
+collect_nodes(Relation rel, PgUringRelFile *nodes, List **opened)
 {
 	int			n = 0;
 
-	nodes[n++] = rel->rd_node;
+	nodes[n++] = PGU_REL_FILE(rel);
 	if (OidIsValid(rel->rd_rel->reltoastrelid))
 	{
 		Relation	toast = relation_open(rel->rd_rel->reltoastrelid, AccessShareLock);
 		List	   *indexes;
 		ListCell   *lc;
 
-		nodes[n++] = toast->rd_node;
+		nodes[n++] = PGU_REL_FILE(toast);
 		*opened = lappend(*opened, toast);
 		indexes = RelationGetIndexList(toast);
 		foreach(lc, indexes)
@@ -88,7 +91,7 @@ collect_nodes(Relation rel, RelFileNode *nodes, List **opened)
 			if (n >= 8)
 				break;
 			idx = relation_open(lfirst_oid(lc), AccessShareLock);
-			nodes[n++] = idx->rd_node;
+			nodes[n++] = PGU_REL_FILE(idx);
 			*opened = lappend(*opened, idx);
 		}
 		list_free(indexes);
@@ -103,9 +106,9 @@ pg_uring_flush(PG_FUNCTION_ARGS)
 	bool		sync = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
 	Relation	rel = NULL;
 	List	   *opened = NIL;
-	RelFileNode nodes[8];
+	PgUringRelFile nodes[8];
 	int			nnodes = 0;
-	RelFileNode *filter = NULL;
+	PgUringRelFile *filter = NULL;
 	PgUringWriteback *volatile wb = NULL;
 	int64		written = 0;
 	ListCell   *lc;

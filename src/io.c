@@ -48,6 +48,7 @@
 #include "storage/shmem.h"
 #include "utils/wait_event.h"
 
+#include "compat.h"
 #include "ring.h"
 
 /* one class of slots: the bounce class is [0, nslots), the plain one follows */
@@ -313,7 +314,7 @@ init_acquired(PgUringHandle *h, int n, int myring)
 		slot->generation++;
 		h[i].generation = slot->generation;
 		slot->next_free = -1;
-		slot->owner_procno = MyProc ? MyProc->pgprocno : -1;
+		slot->owner_procno = MyProc ? PGU_PROC_NUMBER(MyProc) : -1;
 		slot->owner_pid = MyProcPid;
 		slot->ring = myring;
 		slot->op = PGU_OP_NOP;

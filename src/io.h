@@ -23,7 +23,7 @@
 
 #include "pg_uring.h"
 #include "storage/block.h"
-#include "storage/relfilenode.h"
+#include "compat.h"
 
 typedef enum PgUringSlotState
 {
@@ -80,7 +80,7 @@ typedef struct PgUringFileTarget
 
 typedef struct PgUringBufTarget
 {
-	RelFileNode rnode;
+	PgUringRelFile rfile;
 	ForkNumber	fork;
 	BlockNumber first_block;
 	int			fd;				/* the segment file, opened by the owner */
@@ -105,7 +105,7 @@ typedef struct PgUringBufTarget
  */
 typedef struct PgUringWriteTarget
 {
-	RelFileNode rnode;
+	PgUringRelFile rfile;
 	ForkNumber	fork;
 	BlockNumber blkno;			/* the run's first block */
 	int			fd;				/* the segment file, opened by the owner */

@@ -44,6 +44,7 @@
 #include "nodes/plannodes.h"
 #include "utils/rel.h"
 
+#include "compat.h"
 #include "ring.h"
 #include "readahead.h"
 
@@ -276,7 +277,7 @@ bm_next(RaScan *s, BlockNumber *blkno, uint64 *pos, Buffer *vmbuf)
 		if ((uint64) res->blockno <= s->cur)
 			continue;
 		/* the node will not read it: no column needed, all visible */
-		if (node->can_skip_fetch && !res->recheck &&
+		if (PGU_BITMAP_CAN_SKIP_FETCH(node) && !res->recheck &&
 			VM_ALL_VISIBLE(s->rel, res->blockno, vmbuf))
 			continue;
 		*blkno = res->blockno;

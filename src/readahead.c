@@ -52,6 +52,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "compat.h"
 #include "ring.h"
 #include "bufread.h"
 #include "readahead.h"
@@ -169,8 +170,8 @@ count_used(RaScan *s)
 		pgBufferUsage.shared_blks_hit--;
 	if (pgstat_should_count_relation(s->rel))
 	{
-		s->rel->pgstat_info->t_counts.t_blocks_fetched--;
-		s->rel->pgstat_info->t_counts.t_blocks_hit--;
+		PGU_TABSTAT_BLOCKS_FETCHED(s->rel->pgstat_info)--;
+		PGU_TABSTAT_BLOCKS_HIT(s->rel->pgstat_info)--;
 	}
 }
 

@@ -38,6 +38,7 @@
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
 
+#include "compat.h"
 #include "ring.h"
 
 bool		pgu_am_reaper = false;
@@ -118,7 +119,7 @@ pgu_reaper_main(Datum arg)
 	nrings = pgu_shared->nrings;
 	tail_at_wake = palloc0(sizeof(unsigned) * nrings);
 
-	set = CreateWaitEventSet(TopMemoryContext, 3);
+	set = pgu_create_wait_event_set(3);
 	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	if (pgu_shared->eventfd >= 0)

@@ -47,6 +47,7 @@
 #include "utils/pg_lsn.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "ring.h"
 #include "wal.h"
 
@@ -76,7 +77,7 @@ static bool
 wal_needs_fsync(void)
 {
 	return enableFsync &&
-		sync_method != SYNC_METHOD_OPEN && sync_method != SYNC_METHOD_OPEN_DSYNC;
+		PGU_WAL_SYNC_METHOD != PGU_WAL_SYNC_OPEN && PGU_WAL_SYNC_METHOD != PGU_WAL_SYNC_OPEN_DSYNC;
 }
 
 /*
@@ -323,7 +324,7 @@ pgu_wal_stage(PgUringHandle *h, int n, XLogSegNo first, XLogRecPtr upto,
 
 		slot->op = PGU_OP_WALSYNC;
 		t->fd = -1;
-		t->datasync = sync_method == SYNC_METHOD_FDATASYNC;
+		t->datasync = PGU_WAL_SYNC_METHOD == PGU_WAL_SYNC_FDATASYNC;
 		t->fault = pgu_test_wal_fault;
 		t->tli = tli;
 		t->segno = first + i;

@@ -90,7 +90,7 @@
 
 typedef struct WbFile
 {
-	RelFileNode rnode;
+	PgUringRelFile rfile;
 	ForkNumber	fork;
 	BlockNumber segno;
 	int			fd;				/* -1: entry free */
@@ -154,7 +154,7 @@ struct PgUringWriteback
 	int64		nfailed;
 	bool		failed;
 	int32		fail_result;
-	RelFileNode fail_rnode;
+	PgUringRelFile fail_rfile;
 	ForkNumber	fail_fork;
 	BlockNumber fail_block;
 };
@@ -164,7 +164,7 @@ struct PgUringWriteback
  * ------------------------------------------------------------------------
  */
 static int
-wb_file(PgUringWriteback *wb, RelFileNode rnode, ForkNumber fork, BlockNumber segno)
+wb_file(PgUringWriteback *wb, PgUringRelFile rfile, ForkNumber fork, BlockNumber segno)
 {
 	WbFile	   *f;
 	char	   *path;
@@ -181,7 +181,7 @@ wb_file(PgUringWriteback *wb, RelFileNode rnode, ForkNumber fork, BlockNumber se
 			continue;
 		}
 		if (!f->retired && f->segno == segno && f->fork == fork &&
-			RelFileNodeEquals(f->rnode, rnode))
+			PGU_RF_EQUAL(f->rfile, rfile))
 			return i;
 	}
 	if (free_entry < 0)
@@ -195,11 +195,11 @@ wb_file(PgUringWriteback *wb, RelFileNode rnode, ForkNumber fork, BlockNumber se
 		wb->files[free_entry].fd = -1;
 	}
 	/* the buffer we hold pinned keeps the file from being unlinked */
-	path = pgu_segment_path(rnode, fork, segno);
+	path = pgu_segment_path(rfile, fork, segno);
 	f = &wb->files[free_entry];
 	f->fd = pgu_open_file_mode(path, O_RDWR);
 	pfree(path);
-	f->rnode = rnode;
+	f->rfile = rfile;
 	f->fork = fork;
 	f->segno = segno;
 	f->inflight = 0;
@@ -439,7 +439,7 @@ note_failure(PgUringWriteback *wb, PgUringSlot *slot, BlockNumber blkno, int npa
 	/* a short write: the bytes of the block it ended in */
 	wb->fail_result = slot->result >= 0 ?
 		slot->result - (int32) (blkno - t->blkno) * BLCKSZ : slot->result;
-	wb->fail_rnode = t->rnode;
+	wb->fail_rfile = t->rfile;
 	wb->fail_fork = t->fork;
 	wb->fail_block = blkno;
 }
@@ -684,7 +684,7 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 	}
 
 	hits = pgBufferUsage.shared_blks_hit;
-	if (!ReadRecentBuffer(tag->rnode, tag->forkNum, tag->blockNum, buffer))
+	if (!ReadRecentBuffer(pgu_tag_file(tag), tag->forkNum, tag->blockNum, buffer))
 	{
 		pgu_io_release(&h, 1);
 		pgu_pins_release(1);
@@ -730,7 +730,7 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 	slot = pgu_io_slot(h);
 	slot->op = PGU_OP_BUFWRITE;
 	t = &slot->target.write;
-	t->rnode = tag->rnode;
+	t->rfile = pgu_tag_file(tag);
 	t->fork = tag->forkNum;
 	t->blkno = tag->blockNum;
 	t->fd = -1;
@@ -780,7 +780,7 @@ write_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 		return false;
 	}
 
-	fi = wb_file(wb, tag->rnode, tag->forkNum, tag->blockNum / ((BlockNumber) RELSEG_SIZE));
+	fi = wb_file(wb, pgu_tag_file(tag), tag->forkNum, tag->blockNum / ((BlockNumber) RELSEG_SIZE));
 	t->fd = wb->files[fi].fd;
 	wb->files[fi].inflight++;
 	wb->files[fi].written = true;
@@ -842,7 +842,7 @@ pgu_wb_begin(bool nowait, bool sync, int depth)
  * was staged or submitted.
  */
 bool
-pgu_wb_candidate(int buf_id, const RelFileNode *filter, int nfilter, BufferTag *tag)
+pgu_wb_candidate(int buf_id, const PgUringRelFile *filter, int nfilter, BufferTag *tag)
 {
 	BufferDesc *desc = GetBufferDescriptor(buf_id);
 	uint32		state;
@@ -861,7 +861,7 @@ pgu_wb_candidate(int buf_id, const RelFileNode *filter, int nfilter, BufferTag *
 	if (filter != NULL)
 	{
 		for (i = 0; i < nfilter; i++)
-			if (RelFileNodeEquals(tag->rnode, filter[i]))
+			if (PGU_RF_EQUAL(pgu_tag_file(tag), filter[i]))
 				return true;
 		return false;
 	}
@@ -884,7 +884,7 @@ pgu_wb_add_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag)
 
 /* Both at once: queue a write of buf_id if it is a dirty page of filter. */
 bool
-pgu_wb_add(PgUringWriteback *wb, int buf_id, const RelFileNode *filter, int nfilter)
+pgu_wb_add(PgUringWriteback *wb, int buf_id, const PgUringRelFile *filter, int nfilter)
 {
 	BufferTag	tag;
 
@@ -949,7 +949,7 @@ sync_files(PgUringWriteback *wb)
 			WbFile	   *g = &wb->files[which[j]];
 
 			if (g->segno == f->segno && g->fork == f->fork &&
-				RelFileNodeEquals(g->rnode, f->rnode))
+				PGU_RF_EQUAL(g->rfile, f->rfile))
 				break;
 		}
 		if (j == nsync)
@@ -1007,7 +1007,7 @@ sync_files(PgUringWriteback *wb)
 
 			if (res < 0)
 			{
-				char	   *path = pgu_segment_path(f->rnode, f->fork, f->segno);
+				char	   *path = pgu_segment_path(f->rfile, f->fork, f->segno);
 
 				pgu_io_release(h, n + 1);
 				errno = -res;
@@ -1085,7 +1085,7 @@ pgu_wb_finish(PgUringWriteback *wb)
 
 	if (wb->failed)
 	{
-		char	   *path = pgu_segment_path(wb->fail_rnode, wb->fail_fork,
+		char	   *path = pgu_segment_path(wb->fail_rfile, wb->fail_fork,
 										wb->fail_block / ((BlockNumber) RELSEG_SIZE));
 
 		if (wb->fail_result < 0)
@@ -1132,7 +1132,7 @@ pgu_wb_abort(PgUringWriteback *wb)
  * dirty buffer through FlushOneBuffer.  Returns 1 if it was written.
  */
 int64
-pgu_wb_through_core(int buf_id, const RelFileNode *filter, int nfilter)
+pgu_wb_through_core(int buf_id, const PgUringRelFile *filter, int nfilter)
 {
 	BufferDesc *desc = GetBufferDescriptor(buf_id);
 	BufferTag	tag;
@@ -1142,7 +1142,7 @@ pgu_wb_through_core(int buf_id, const RelFileNode *filter, int nfilter)
 	if (!pgu_wb_candidate(buf_id, filter, nfilter, &tag))
 		return 0;
 	hits = pgBufferUsage.shared_blks_hit;
-	if (!ReadRecentBuffer(tag.rnode, tag.forkNum, tag.blockNum, buf_id + 1))
+	if (!ReadRecentBuffer(pgu_tag_file(&tag), tag.forkNum, tag.blockNum, buf_id + 1))
 		return 0;
 	pgBufferUsage.shared_blks_hit = hits;
 	LockBuffer(buf_id + 1, BUFFER_LOCK_SHARE);

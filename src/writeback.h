@@ -10,7 +10,7 @@
 #define PG_URING_WRITEBACK_H
 
 #include "storage/buf_internals.h"
-#include "storage/relfilenode.h"
+#include "compat.h"
 
 typedef struct PgUringWriteback PgUringWriteback;
 
@@ -20,13 +20,13 @@ typedef struct PgUringWriteback PgUringWriteback;
  * (the writer).  sync: end with fdatasync of every segment written.
  */
 extern PgUringWriteback *pgu_wb_begin(bool nowait, bool sync, int depth);
-extern bool pgu_wb_candidate(int buf_id, const RelFileNode *filter, int nfilter,
+extern bool pgu_wb_candidate(int buf_id, const PgUringRelFile *filter, int nfilter,
 							 BufferTag *tag);
 extern bool pgu_wb_add_tagged(PgUringWriteback *wb, int buf_id, BufferTag *tag);
 extern bool pgu_wb_add(PgUringWriteback *wb, int buf_id,
-					   const RelFileNode *filter, int nfilter);
+					   const PgUringRelFile *filter, int nfilter);
 extern int64 pgu_wb_finish(PgUringWriteback *wb);
 extern void pgu_wb_abort(PgUringWriteback *wb);
-extern int64 pgu_wb_through_core(int buf_id, const RelFileNode *filter, int nfilter);
+extern int64 pgu_wb_through_core(int buf_id, const PgUringRelFile *filter, int nfilter);
 
 #endif							/* PG_URING_WRITEBACK_H */

@@ -54,9 +54,9 @@ static void end_write(PgUringSlot *slot);
 
 /* the path of a relation fork's segment file, palloc'd */
 char *
-pgu_segment_path(RelFileNode rnode, ForkNumber fork, BlockNumber segno)
+pgu_segment_path(PgUringRelFile rfile, ForkNumber fork, BlockNumber segno)
 {
-	char	   *path = relpathperm(rnode, fork);
+	char	   *path = relpathperm(rfile, fork);
 
 	if (segno == 0)
 		return path;
@@ -162,7 +162,7 @@ bufwrite_complete(PgUringSlot *slot)
 		memset(&tag, 0, sizeof(tag));
 		tag.handler = SYNC_HANDLER_MD;
 		tag.forknum = t->fork;
-		tag.rnode = t->rnode;
+		PGU_FILETAG_FILE(tag) = t->rfile;
 		tag.segno = t->blkno / ((BlockNumber) RELSEG_SIZE);
 
 		/* a critical section keeps a full queue from being compacted (palloc) */
@@ -225,7 +225,7 @@ pgu_write_finish_pending_sync(PgUringSlot *slot)
 	if (!t->sync_pending)
 		return;
 	t->sync_pending = false;
-	path = pgu_segment_path(t->rnode, t->fork, segno);
+	path = pgu_segment_path(t->rfile, t->fork, segno);
 	if (pg_fsync(t->fd) < 0)
 	{
 		int			save_errno = errno;
@@ -272,7 +272,7 @@ bufwrite_describe(PgUringSlot *slot, char *buf, size_t len)
 	PgUringWriteTarget *t = &slot->target.write;
 
 	snprintf(buf, len, "rel %u/%u/%u fork %s blocks %u-%u lsn %X/%X%s",
-			 t->rnode.spcNode, t->rnode.dbNode, t->rnode.relNode,
+			 PGU_RF_SPC(t->rfile), PGU_RF_DB(t->rfile), PGU_RF_REL(t->rfile),
 			 forkNames[t->fork], t->blkno, t->blkno + Max(t->npages, 1) - 1,
 			 LSN_FORMAT_ARGS(t->lsn), t->linked ? " behind WAL flush" : "");
 }
@@ -283,7 +283,7 @@ page_describe(PgUringSlot *slot, char *buf, size_t len)
 	PgUringWriteTarget *t = &slot->target.write;
 
 	snprintf(buf, len, "rel %u/%u/%u fork %s block %u: a page of the write in slot %d",
-			 t->rnode.spcNode, t->rnode.dbNode, t->rnode.relNode,
+			 PGU_RF_SPC(t->rfile), PGU_RF_DB(t->rfile), PGU_RF_REL(t->rfile),
 			 forkNames[t->fork], t->blkno, t->head);
 }
 

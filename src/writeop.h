@@ -20,6 +20,6 @@ typedef enum WriteOutcome
 
 extern void pgu_write_finish(int buf_id, WriteOutcome outcome);
 extern void pgu_write_finish_pending_sync(PgUringSlot *slot);
-extern char *pgu_segment_path(RelFileNode rnode, ForkNumber fork, BlockNumber segno);
+extern char *pgu_segment_path(PgUringRelFile rfile, ForkNumber fork, BlockNumber segno);
 
 #endif							/* PG_URING_WRITEOP_H */
