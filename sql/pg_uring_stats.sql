@@ -119,7 +119,9 @@ SELECT extversion FROM pg_extension WHERE extname = 'pg_uring';
 (SELECT * FROM pgu_ext_objects() EXCEPT SELECT * FROM fresh_objects)
 UNION ALL
 (SELECT * FROM fresh_objects EXCEPT SELECT * FROM pgu_ext_objects());
-SELECT count(*) AS objects FROM fresh_objects;
+-- (PostgreSQL 17 also records the views' row types and their array types
+-- as members: they are compared below, not counted here)
+SELECT count(*) AS objects FROM fresh_objects WHERE o NOT LIKE 'type %';
 (SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod)
    FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
   WHERE c.relname LIKE 'pg_uring%' AND c.relkind = 'v' AND a.attnum > 0
