@@ -8,4 +8,4 @@ apt-get install -y --no-install-recommends \
 	ca-certificates make gcc libc6-dev \
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib \
 	liburing-dev libipc-run-perl perl procps sudo fio \
-	mount e2fsprogs util-linux
+	mount e2fsprogs util-linux debootstrap

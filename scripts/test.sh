@@ -7,14 +7,17 @@
 # which catches pin, lock and resource-owner misuse.  The buffer-read and
 # write-back TAP files also run with pg_uring.io_method = sync against
 # Debian's build (parity: the same results without a ring).
-# Then, once, the power-loss harness (test/power/run.sh), as root.
+# Then Debian 13's PostgreSQL 17 in a chroot (scripts/pg17-chroot.sh): the
+# build with -Werror and the pg_regress suite.  Then, once, the power-loss
+# harness (test/power/run.sh), as root.
 # Ends with one line "N passed, N failed, N skipped": pg_regress files, TAP
 # assertions and power-loss checks, each counted once.  A skip fails the run
 # (this machine has every feature the tests need: io_uring, the
 # kernel.io_uring_disabled sysctl, loop devices) unless PGU_ALLOW_SKIPS=1.
 #
 # PGU_SKIP_DEPS=1 skips apt; PGU_SKIP_CASSERT=1 skips the assert-enabled run;
-# PGU_SKIP_POWER=1 skips the power-loss harness (counted as a skip).
+# PGU_SKIP_POWER=1 skips the power-loss harness, PGU_SKIP_PG17=1 the
+# PostgreSQL 17 run (each counted as a skip).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,6 +58,14 @@ kept=()
 # what failed, printed again just before the last line: CI shows only the
 # tail of the output, which the power-loss harness fills otherwise
 failures=$(mktemp /var/tmp/pg_uring-failures.XXXXXX)
+# note_failures LABEL N FILE ERE: if N > 0, FILE's lines matching ERE go there
+note_failures() {
+	[ "$2" -gt 0 ] || return 0
+	{
+		echo "--- $1: $2 failed (output in $3)"
+		grep -E "$4" "$3" | cut -c1-300 | head -20 || true
+	} >>"$failures"
+}
 
 # The 10x (buffer reads) and 20x (write-back) TAP files that also run with
 # pg_uring.io_method = sync, for parity: all of them but these two, whose
@@ -153,6 +164,35 @@ if [ "${PGU_SKIP_CASSERT:-0}" != 1 ]; then
 	run_suites "assert-enabled PostgreSQL 15" "$cassert_pgc"
 fi
 
+# PostgreSQL 17: Debian 13's, in a chroot (scripts/pg17-chroot.sh; the
+# kernel and its io_uring are this machine's): build with -Werror, install
+# there, and run the pg_regress suite as the chroot's postgres user
+if [ "${PGU_SKIP_PG17:-0}" = 1 ]; then
+	echo "=== PostgreSQL 17: skipped (PGU_SKIP_PG17=1)"
+	skipped=$((skipped + 1))
+else
+	echo "=== PostgreSQL 17 (Debian 13 chroot): pg_regress"
+	set +e
+	{
+		bash "$top/scripts/pg17-chroot.sh" setup &&
+			bash "$top/scripts/pg17-chroot.sh" build &&
+			bash "$top/scripts/pg17-chroot.sh" run "make -s PG_CONFIG=/usr/lib/postgresql/17/bin/pg_config with_llvm=no install && su postgres -s /bin/bash -c 'PG_CONFIG=/usr/lib/postgresql/17/bin/pg_config bash test/regress.sh'"
+	} 2>&1 | tee /var/tmp/pg_uring-pg17.out
+	pg17_rc=${PIPESTATUS[0]}
+	set -e
+	r_ok=$(grep -cE '^(ok|test) .* \.\.\. +ok|^ok [0-9]+ +[-+] ' /var/tmp/pg_uring-pg17.out || true)
+	r_fail=$(grep -cE '\.\.\. +FAILED|^not ok [0-9]+ ' /var/tmp/pg_uring-pg17.out || true)
+	if [ "$pg17_rc" -ne 0 ] && [ "$r_fail" -eq 0 ]; then r_fail=1; fi
+	if [ "$r_ok" -eq 0 ] && [ "$r_fail" -eq 0 ]; then
+		echo "PostgreSQL 17: pg_regress ran no test" >&2
+		r_fail=1
+	fi
+	note_failures "PostgreSQL 17" "$r_fail" /var/tmp/pg_uring-pg17.out '\.\.\. +FAILED|^not ok [0-9]+ |error:'
+	passed=$((passed + r_ok))
+	failed=$((failed + r_fail))
+	echo "=== PostgreSQL 17: $r_ok passed, $r_fail failed, 0 skipped"
+fi
+
 # the power-loss harness: once, against Debian's build (root: loop devices,
 # sysctls; its servers run as postgres)
 if [ -f "$top/test/power/run.sh" ]; then
@@ -175,12 +215,7 @@ if [ -f "$top/test/power/run.sh" ]; then
 			echo "power loss: the harness printed no plan" >&2
 			p_fail=1
 		fi
-		if [ "$p_fail" -gt 0 ]; then
-			{
-				echo "--- power loss: $p_fail failed"
-				grep -E '^not ok [0-9]+' /var/tmp/pg_uring-power.out | cut -c1-300 | head -20 || true
-			} >>"$failures"
-		fi
+		note_failures "power loss" "$p_fail" /var/tmp/pg_uring-power.out '^not ok [0-9]+'
 		passed=$((passed + p_ok - p_skip_ok))
 		failed=$((failed + p_fail))
 		skipped=$((skipped + p_skip_ok + p_skip_all))

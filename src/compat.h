@@ -23,6 +23,11 @@
  * a bitmap heap scan's "no tuple needed, skip all-visible pages" decision
  * from the node (can_skip_fetch) into the scan's flags (SO_NEED_TUPLES).
  *
+ * Read streams: PostgreSQL 17 reads sequential scans through a read stream
+ * of its own (heapam's), which reads ahead and combines reads; pg_uring
+ * leaves them to it (PGU_CORE_STREAMS_SEQSCAN) and reads ahead only for
+ * bitmap heap scans and index scans there.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef PG_URING_COMPAT_H
@@ -96,6 +101,7 @@ pgu_tag_init(BufferTag *tag, PgUringRelFile rf, ForkNumber fork, BlockNumber blk
 
 #if PG_VERSION_NUM >= 170000
 
+#define PGU_CORE_STREAMS_SEQSCAN	true
 #define PGU_PROC_NUMBER(proc)		GetNumberFromPGProc(proc)
 #define PGU_WAL_SYNC_METHOD			wal_sync_method
 #define PGU_WAL_SYNC_OPEN			WAL_SYNC_METHOD_OPEN
@@ -112,6 +118,7 @@ pgu_tag_init(BufferTag *tag, PgUringRelFile rf, ForkNumber fork, BlockNumber blk
 
 #else							/* PostgreSQL 15 and 16 */
 
+#define PGU_CORE_STREAMS_SEQSCAN	false
 #define PGU_PROC_NUMBER(proc)		((proc)->pgprocno)
 #define PGU_WAL_SYNC_METHOD			sync_method
 #define PGU_WAL_SYNC_OPEN			SYNC_METHOD_OPEN

@@ -497,6 +497,9 @@ source_for(PlanState *ps, bool *index_only)
 	switch (nodeTag(ps))
 	{
 		case T_SeqScanState:
+			/* where core streams seq scans itself (17), they are its own */
+			if (PGU_CORE_STREAMS_SEQSCAN)
+				return NULL;
 			return pgu_ra_seqscan_on(ps->plan->parallel_aware) ? &pgu_ra_seqscan : NULL;
 		case T_BitmapHeapScanState:
 			return pgu_readahead_bitmapscan ? &pgu_ra_bitmapscan : NULL;
