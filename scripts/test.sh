@@ -166,17 +166,23 @@ fi
 
 # PostgreSQL 17: Debian 13's, in a chroot (scripts/pg17-chroot.sh; the
 # kernel and its io_uring are this machine's): build with -Werror, install
-# there, and run the pg_regress suite as the chroot's postgres user
+# there, run the pg_regress suite as the chroot's postgres user, and check
+# that without pg_uring.test_untested_version the server refuses to start
 if [ "${PGU_SKIP_PG17:-0}" = 1 ]; then
 	echo "=== PostgreSQL 17: skipped (PGU_SKIP_PG17=1)"
 	skipped=$((skipped + 1))
 else
-	echo "=== PostgreSQL 17 (Debian 13 chroot): pg_regress"
+	echo "=== PostgreSQL 17 (Debian 13 chroot): pg_regress, and the refusal to start without the opt-in"
 	set +e
 	{
+		rc=0
 		bash "$top/scripts/pg17-chroot.sh" setup &&
 			bash "$top/scripts/pg17-chroot.sh" build &&
-			bash "$top/scripts/pg17-chroot.sh" run "make -s PG_CONFIG=/usr/lib/postgresql/17/bin/pg_config with_llvm=no install && su postgres -s /bin/bash -c 'PG_CONFIG=/usr/lib/postgresql/17/bin/pg_config bash test/regress.sh'"
+			bash "$top/scripts/pg17-chroot.sh" run "make -s PG_CONFIG=/usr/lib/postgresql/17/bin/pg_config with_llvm=no install && su postgres -s /bin/bash -c 'PG_CONFIG=/usr/lib/postgresql/17/bin/pg_config bash test/regress.sh'" ||
+			rc=1
+		# without the opt-in, a server with pg_uring preloaded refuses to start
+		bash "$top/scripts/pg17-chroot.sh" run "su postgres -s /bin/bash -c 'bash test/pg17_refuses.sh'" || rc=1
+		exit "$rc"
 	} 2>&1 | tee /var/tmp/pg_uring-pg17.out
 	pg17_rc=${PIPESTATUS[0]}
 	set -e

@@ -45,6 +45,7 @@ int			pgu_max_ios = 1024;
 int			pgu_bounce_buffers = 192;
 int			pgu_reaper_delay = 1;
 bool		pgu_test_hold_reap = false;
+static bool pgu_test_untested_version = false;
 int			pgu_prewarm_depth = 64;
 char	   *pgu_test_fault = NULL;
 char	   *pgu_test_pause = NULL;
@@ -363,7 +364,23 @@ _PG_init(void)
 							 true,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("pg_uring.test_untested_version",
+							 "Test only: start pg_uring on a PostgreSQL version it is not yet safe on.",
+							 "Only PostgreSQL 15 is tested in full; see README.md.",
+							 &pgu_test_untested_version,
+							 false,
+							 PGC_POSTMASTER, 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("pg_uring");
+
+	/* a wrong page is worse than no pg_uring: refuse where it is not safe yet */
+	if (!PGU_VERSION_TESTED && !pgu_test_untested_version)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pg_uring is not yet safe to use on PostgreSQL %s", PG_MAJORVERSION),
+				 errdetail("Its tests on this version found a core backend reading a block while a read of pg_uring had it in progress."),
+				 errhint("Remove pg_uring from shared_preload_libraries, or run PostgreSQL 15.  To test pg_uring on this version, set pg_uring.test_untested_version = on.")));
 
 	pgu_fileops_register();
 	pgu_bufread_register();

@@ -29,6 +29,8 @@ pg_uring.rings = 2
 pg_uring.queue_depth = 64
 pg_uring.max_ios = 128
 pg_uring.bounce_buffers = 32
+# on versions other than 15 pg_uring refuses to start without it (README.md)
+pg_uring.test_untested_version = on
 fsync = on
 CONF
 

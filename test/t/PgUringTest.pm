@@ -629,7 +629,7 @@ sub done
 	$self->{h}->pump_nb if $self->{h}->pumpable;
 	my $m = $self->{pending};
 	return 1
-	  if $self->{out} =~ /\Q$m\E/ && $self->{err} =~ /\Q$m\E/;
+	  if $self->{out} =~ /\Q$m\E\n/ && $self->{err} =~ /\Q$m\E\n/;
 	return !$self->{h}->pumpable;
 }
 
@@ -656,14 +656,17 @@ sub finish
 	my $m = $self->{pending};
 	die "session $self->{name}: nothing pending" unless defined $m;
 
+	# complete once both markers have arrived with their newlines (a pump
+	# may deliver a marker without the newline \echo and \warn end it with,
+	# which would then begin the next query's output)
 	$self->{timer}->start($timeout // $self->{timeout});
-	while (!($self->{out} =~ /\Q$m\E/ && $self->{err} =~ /\Q$m\E/))
+	while (!($self->{out} =~ /\Q$m\E\n/ && $self->{err} =~ /\Q$m\E\n/))
 	{
 		last unless $self->{h}->pumpable;
 		last if $self->{timer}->is_expired;
 		$self->{h}->pump;
 	}
-	my $complete = $self->{out} =~ /\Q$m\E/ && $self->{err} =~ /\Q$m\E/;
+	my $complete = $self->{out} =~ /\Q$m\E\n/ && $self->{err} =~ /\Q$m\E\n/;
 	my $timed_out = !$complete && $self->{h}->pumpable;
 	my ($out, $err) = ($self->{out}, $self->{err});
 	$out =~ s/\Q$m\E\n?//;
