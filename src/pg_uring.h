@@ -32,6 +32,7 @@
  *	  readahead.c read-ahead for ordinary queries: the executor hook, the wrapped
  *				  scans, their windows and distances
  *	  rasource.c  where a scan's next blocks come from, per node type
+ *	  compat.h	  every difference between PostgreSQL 15, 16 and 17 pg_uring meets
  *
  * Copyright (c) 2026, pg_uring developers
  *
