@@ -13,7 +13,9 @@
  * PostgreSQL 15 cannot allocate a buffer and leave its read pending, so a
  * block is claimed with exported functions only (design.md section 4):
  * ReadBufferExtended(RBM_ZERO_AND_LOCK) gives us the buffer pinned, zeroed,
- * "valid" and exclusively locked; under the header spinlock, if our pin is
+ * "valid" and exclusively locked (or someone's page, locked: a hit, or on
+ * 17 a page whose read it waited for, which counts no hit; a claim is only
+ * ever a new, clean page); under the header spinlock, if our pin is
  * the only one, we clear BM_VALID: the claim is pinned, not valid and not
  * IO-in-progress, so whoever pins it before we submit reads it through
  * core.  When the run of adjacent claims is submitted (start_run), each
@@ -756,11 +758,29 @@ claim_block(PgUringReader *r, BlockNumber blkno, int *buf_id)
 		UnlockReleaseBuffer(buf);
 		return CLAIM_CACHED;
 	}
+	desc = GetBufferDescriptor(buf - 1);
+
+	/*
+	 * No hit counted, yet not necessarily the page core zeroed for us.
+	 * PostgreSQL 17 counts no hit when it found the buffer being read by
+	 * someone else, waited for that read, and found the page valid: it
+	 * returns that page, locked, with its real contents, which anyone may
+	 * have changed between the read's end and our lock.  A page core zeroed
+	 * for us is new and clean.  Anything else is someone's page: leave it,
+	 * since reading the block again would throw away what is only in the
+	 * buffer.  (A clean new page may be a zero block someone read from
+	 * disk: reading it again gives the same page.)
+	 */
+	state = pg_atomic_read_u32(&desc->state);
+	if ((state & BM_DIRTY) || !PageIsNew(BufferGetPage(buf)))
+	{
+		UnlockReleaseBuffer(buf);
+		return CLAIM_CACHED;
+	}
 	/* a zero-mode miss counts as neither hit nor read in core */
 	pgBufferUsage.shared_blks_read++;
 	pgu_test_pause_at("claimed", (int64) blkno);
 
-	desc = GetBufferDescriptor(buf - 1);
 	state = LockBufHdr(desc);
 	if (BUF_STATE_GET_REFCOUNT(state) == 1)
 	{
