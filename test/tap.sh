@@ -14,6 +14,10 @@ mkdir -p "$top/tmp_check/tap"
 cd "$top"
 export PATH="$bindir:$PATH"
 export TESTDIR="$top/tmp_check/tap"
+# where data directories and logs go: 15 derives them from TESTDIR, 17 reads
+# these two (and would otherwise use tmp_check and log in the current directory)
+export TESTDATADIR="$TESTDIR/tmp_check"
+export TESTLOGDIR="$TESTDIR/tmp_check/log"
 export PG_REGRESS="$pgxs/../test/regress/pg_regress"
 export PGPORT=${PGPORT:-55432}
 # The servers the tests start must inherit no descriptor from whatever ran

@@ -160,8 +160,10 @@ $a->begin("SELECT pg_uring_prewarm('t')");
 ok(pw_wait_all_submitted($node, $apid, $filenode, $nblocks),
 	'1b: A has every block of t in submitted, unreaped reads');
 $b->begin($query);
-ok(pgu_poll(sub { pw_wait_event($node, $bpid) eq 'IPC:BufferIO' }),
-	'1b: B (core) sleeps on BufferIO for A\'s read');
+my $b_event = '';
+ok(pgu_poll(sub { ($b_event = pw_wait_event($node, $bpid)) eq 'IPC:BufferIO' }),
+	'1b: B (core) sleeps on BufferIO for A\'s read')
+  or diag "B's wait event: $b_event";
 ok(!$a->done && !$b->done, '1b: neither A nor B finishes while the reaper is stopped');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_uring_ios WHERE state = 'submitted'"),
 	scalar(my @x = pw_reads_of($node, $apid)), '1b: all of A\'s IOs are still unreaped');

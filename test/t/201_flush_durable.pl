@@ -200,7 +200,11 @@ is($t_digest->(), $expected{t}, 'durability: t reads the same');
 is($tt_digest->(), $expected{tt}, 'durability: tt reads the same');
 # nothing is dirty, so this checkpoint writes no buffer: after it, recovery
 # replays nothing of t or tt and reads what pg_uring wrote
-my $bgw_sql = 'SELECT checkpoints_req, buffers_checkpoint FROM pg_stat_bgwriter';
+# (PostgreSQL 17 moved the checkpointer's counters to pg_stat_checkpointer)
+my $bgw_sql =
+  $node->pg_version >= 17
+  ? 'SELECT num_requested, buffers_written FROM pg_stat_checkpointer'
+  : 'SELECT checkpoints_req, buffers_checkpoint FROM pg_stat_bgwriter';
 my ($req0, $bufs0) = split /\|/, $node->safe_psql('postgres', $bgw_sql);
 is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_buffercache WHERE isdirty; CHECKPOINT'),
 	0, 'durability: nothing dirty before the checkpoint');

@@ -52,9 +52,7 @@ $flusher->query("SET pg_uring.test_pause = 'write_staged'");
 sub wait_event
 {
 	my ($pid) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT coalesce(wait_event_type, '') || ':' || coalesce(wait_event, '') FROM pg_stat_activity WHERE pid = $pid"
-	);
+	return $node->safe_psql('postgres', pgu_wait_event_sql($pid));
 }
 
 # Start the flush, wait until it holds staged writes of relfilenode $fn

@@ -6,8 +6,8 @@
 # BM_JUST_DIRTIED when it is staged; the completion clears BM_DIRTY only if
 # nobody set BM_JUST_DIRTIED meanwhile.  Here the flush of t pauses with its
 # writes staged (pg_uring.test_pause = 'write_staged', their buffers
-# IO-in-progress, the copies taken), another session updates a row of the
-# first page, then the pause ends.
+# IO-in-progress, the copies taken), another session updates a row of a
+# page whose write is staged, then the pause ends.
 #
 # Asserts: the flush returns and wrote the pages; the updated page is still
 # dirty, the others are clean; a second flush writes exactly that page; the
@@ -37,7 +37,15 @@ $node->safe_psql(
 });
 my $dirty = wr_dirty($node, ['t']);
 cmp_ok($dirty, '>', 2, "$dirty pages of t are dirty");
-my $page_of_1 = $node->safe_psql('postgres', "SELECT (ctid::text::point)[0]::int FROM t WHERE id = 1");
+# for each page of t, its first row (id and ctid): read now, since a scan of
+# t while the flush is paused would prune and dirty its pages
+my %row_on;
+for my $line (split /\n/, $node->safe_psql('postgres',
+	"SELECT DISTINCT ON (p) p, id, ctid FROM (SELECT (ctid::text::point)[0]::int AS p, id, ctid FROM t) s ORDER BY p, id"))
+{
+	my ($p, $id, $ctid) = split /\|/, $line;
+	$row_on{$p} = [ $id, $ctid ];
+}
 my $offset = -s $node->logfile;
 
 pgu_pause_set($node);
@@ -51,10 +59,21 @@ is($node->safe_psql('postgres',
 	  ? 'staged' : 'none',
 	'staged', 'pg_uring_ios shows the staged writes');
 
-# an update of a row on the first page, while its write is staged (the
+# a page of t whose write is staged (which pages come first depends on where
+# t's buffers are in the pool), and a row on it
+my $staged = $node->safe_psql('postgres',
+	"SELECT string_agg(target, '; ') FROM pg_uring_ios WHERE owner_pid = " . $a->pid
+	  . " AND state = 'staged' AND target ~ ('^rel [0-9]+/[0-9]+/' || pg_relation_filenode('t') || ' fork main ')");
+my ($page) = $staged =~ /fork main blocks? (\d+)/;
+ok(defined $page, 'a write of a page of t is staged') or diag "staged: $staged";
+$page //= 0;
+my ($id, $ctid) = @{ $row_on{$page} // [ 0, '(0,0)' ] };
+ok(exists $row_on{$page}, "row $id is on page $page, at $ctid");
+
+# an update of that row, while the write of its page is staged (the
 # content lock is free: only the copy was taken under it)
-is($node->safe_psql('postgres', "UPDATE t SET v = 'second' WHERE id = 1 RETURNING (ctid::text::point)[0]::int"),
-	$page_of_1, "the row was updated in place, on page $page_of_1 (HOT)");
+is($node->safe_psql('postgres', "UPDATE t SET v = 'second' WHERE ctid = '$ctid' RETURNING (ctid::text::point)[0]::int"),
+	$page, "the row was updated in place, on page $page (HOT)");
 pgu_pause_release($node);
 my $written = $a->finish;
 cmp_ok($written, '>=', $dirty, "the flush wrote the $dirty pages ($written)");
@@ -63,7 +82,7 @@ my $dirty_pages = $node->safe_psql('postgres',
 	"SELECT string_agg(relblocknumber::text, ',') FROM pg_buffercache
 	  WHERE isdirty AND relfilenode = pg_relation_filenode('t')
 	    AND reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database())");
-is($dirty_pages, $page_of_1, "only the page dirtied again meanwhile is still dirty");
+is($dirty_pages, $page, "only the page dirtied again meanwhile is still dirty");
 is($node->safe_psql('postgres', "SELECT pg_uring_flush('t')"), '1',
 	'a second flush writes exactly that page');
 is(wr_dirty($node, ['t']), 0, 'then t is clean');
@@ -72,7 +91,7 @@ wr_log_clean($node, 'redirtied', $offset);
 $a->quit;
 $node->stop('immediate');
 $node->start;
-is($node->safe_psql('postgres', "SELECT v FROM t WHERE id = 1"), 'second',
+is($node->safe_psql('postgres', "SELECT v FROM t WHERE id = $id"), 'second',
 	'after an immediate stop the newer version is there');
 is($node->safe_psql('postgres', "SELECT count(*) FROM t WHERE v = 'first'"), 1999,
 	'and so are the other rows');

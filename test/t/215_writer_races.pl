@@ -144,8 +144,7 @@ sub ddl_against_writer
 {
 	my ($label, $obs, $ddl, $w, $fn, $ddl_sql) = @_;
 	$ddl->begin($ddl_sql);
-	my $ev_sql = "SELECT coalesce(wait_event_type, '') || ':' || coalesce(wait_event, '') FROM pg_stat_activity WHERE pid = "
-	  . $ddl->pid;
+	my $ev_sql = pgu_wait_event_sql($ddl->pid);
 	ok(pgu_poll(sub { $obs->query($ev_sql) eq 'IPC:BufferIO' || $ddl->done }),
 		"$label: the DDL started");
 	my $ev = $obs->query($ev_sql);

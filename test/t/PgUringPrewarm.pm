@@ -140,9 +140,7 @@ sub pw_max_block
 sub pw_wait_event
 {
 	my ($node, $pid) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT coalesce(wait_event_type, '') || ':' || coalesce(wait_event, '') FROM pg_stat_activity WHERE pid = $pid"
-	);
+	return $node->safe_psql('postgres', PgUringTest::pgu_wait_event_sql($pid));
 }
 
 # amcheck on table t, and on its index t_idx unless $with_index is false:

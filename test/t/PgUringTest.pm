@@ -55,6 +55,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 
 our @EXPORT = qw(
+	pgu_wait_event_sql
   pgu_node pgu_start pgu_session pgu_stats pgu_uring_fds
   pgu_postmaster_pid pgu_flip_check pgu_start_io_uring_disabled
   pgu_data_file pgu_count_matches pgu_children pgu_sql_helpers pgu_poll
@@ -232,6 +233,18 @@ sub pgu_wait_up
 }
 
 # pg_uring.test_pause pauses while this file exists
+# The query giving "type:event" from pg_stat_activity for backend $pid.
+# PostgreSQL 17 reports core's WaitIO sleep as "BufferIo", 15 as "BufferIO":
+# the same wait on the buffer's IO condition variable, so it reads
+# "IPC:BufferIO" here on every version.
+sub pgu_wait_event_sql
+{
+	my ($pid) = @_;
+	return "SELECT coalesce(wait_event_type, '') || ':' || "
+	  . "CASE wait_event WHEN 'BufferIo' THEN 'BufferIO' ELSE coalesce(wait_event, '') END "
+	  . "FROM pg_stat_activity WHERE pid = $pid";
+}
+
 sub pgu_pause_set
 {
 	my ($node) = @_;
