@@ -8,4 +8,5 @@ apt-get install -y --no-install-recommends \
 	ca-certificates make gcc libc6-dev \
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib \
 	liburing-dev libipc-run-perl perl procps sudo fio \
-	mount e2fsprogs util-linux debootstrap
+	mount e2fsprogs util-linux debootstrap \
+	postgresql-server-dev-all debhelper dpkg-dev fakeroot python3

@@ -21,7 +21,7 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 root=${PGU_CHROOT:-/var/tmp/pgu-trixie}
-pkgs="postgresql-17 postgresql-server-dev-17 liburing-dev gcc make libipc-run-perl ca-certificates"
+pkgs="postgresql-17 postgresql-server-dev-17 liburing-dev gcc make libipc-run-perl ca-certificates sudo procps"
 
 die() { echo "pg17-chroot: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot, mounts)"
@@ -77,7 +77,8 @@ setup() {
 			die "debootstrap failed (see $root/debootstrap/debootstrap.log)"
 		echo "deb $m trixie main" >"$root/etc/apt/sources.list"
 	fi
-	if [ ! -f "$root/.pgu-ready" ]; then
+	# .pgu-ready holds the package list installed: a longer list installs again
+	if [ "$(cat "$root/.pgu-ready" 2>/dev/null)" != "$pkgs" ]; then
 		mount_all
 		cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 		# Debian's postgresql-common creates a cluster when the server package
@@ -87,7 +88,7 @@ setup() {
 		in_root apt-get update -qq
 		in_root apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
 		in_root id postgres >/dev/null || die "the postgres user is missing in the chroot"
-		touch "$root/.pgu-ready"
+		echo "$pkgs" >"$root/.pgu-ready"
 	fi
 	in_root /usr/lib/postgresql/17/bin/pg_config --version
 }

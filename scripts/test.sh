@@ -8,7 +8,9 @@
 # write-back TAP files also run with pg_uring.io_method = sync against
 # Debian's build (parity: the same results without a ring).
 # Then Debian 13's PostgreSQL 17 in a chroot (scripts/pg17-chroot.sh): the
-# build with -Werror and the pg_regress suite.  Then, once, the power-loss
+# build with -Werror, the pg_regress suite, the TAP suite but for the files
+# on seq-scan read-ahead (PG17_EXCLUDED), and the refusal to start without
+# the opt-in to an untested version.  Then, once, the power-loss
 # harness (test/power/run.sh), as root.
 # Ends with one line "N passed, N failed, N skipped": pg_regress files, TAP
 # assertions and power-loss checks, each counted once.  A skip fails the run
@@ -37,6 +39,7 @@ bash "$top/scripts/build.sh"
 # The io_uring-disabled startup test flips kernel.io_uring_disabled through
 # this one narrow sudo rule, and puts it back; removed again on exit.
 sudoers=/etc/sudoers.d/pg_uring-tests
+pg17_root=${PGU_CHROOT:-/var/tmp/pgu-trixie}
 sysctl_bin=$(command -v sysctl)
 cat >"$sudoers" <<SUDO
 postgres ALL=(root) NOPASSWD: $sysctl_bin -w kernel.io_uring_disabled=0, $sysctl_bin -w kernel.io_uring_disabled=1, $sysctl_bin -w kernel.io_uring_disabled=2
@@ -44,7 +47,7 @@ SUDO
 chmod 0440 "$sudoers"
 orig_disabled=$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo 0)
 cleanup() {
-	rm -f "$sudoers"
+	rm -f "$sudoers" "$pg17_root$sudoers"
 	if [ -w /proc/sys/kernel/io_uring_disabled ]; then
 		echo "$orig_disabled" >/proc/sys/kernel/io_uring_disabled || true
 	fi
@@ -86,17 +89,59 @@ sync_tap_files() {
 	done
 }
 
-# run_suites LABEL PG_CONFIG [sync]: both suites as postgres, from a copy it
-# owns; with "sync", only the TAP files of sync_tap_files, every node with
-# pg_uring.io_method = sync (PGU_TEST_IO_METHOD)
+# The TAP files not run on PostgreSQL 17, whose subject is pg_uring's
+# read-ahead of seq scans: on 17 seq scans read through core's own read
+# stream and pg_uring leaves them to it (src/compat.h,
+# PGU_CORE_STREAMS_SEQSCAN; 301 asserts that it does):
+#   302  read-ahead (distance, strategy, LIMIT, errors, pin trap: seq scans)
+#   303  read-ahead across subtransactions, cursors and descriptor limits
+PG17_EXCLUDED="302 303"
+pg17_tap_files() {
+	local f n
+	for f in "$top"/test/t/[0-9][0-9][0-9]_*.pl; do
+		n=$(basename "$f")
+		case " $PG17_EXCLUDED " in *" ${n%%_*} "*) continue ;; esac
+		printf 'test/t/%s ' "$n"
+	done
+}
+
+# run_suites LABEL PG_CONFIG [sync|pg17]: both suites as postgres, from a copy
+# it owns; with "sync", only the TAP files of sync_tap_files, every node with
+# pg_uring.io_method = sync (PGU_TEST_IO_METHOD); with "pg17", in the chroot of
+# scripts/pg17-chroot.sh (its copy of this checkout, built with -Werror and
+# installed there), every node opted in to an untested version, without the
+# files of PG17_EXCLUDED
 run_suites() {
 	local label=$1 pgc=$2 mode=${3:-io_uring} work regress_rc=0 tap_rc r_ok r_fail t_total t_fail t_bad t_skip t_skip_files f
-	local tap_env="" tap_files=""
-	work=$(mktemp -d /var/tmp/pg_uring-test.XXXXXX)
-	cp -a "$top/." "$work/"
-	rm -rf "$work/tmp_check"
-	chown -R postgres:postgres "$work"
-	echo "=== $label: $("$pgc" --version) ($pgc)"
+	local tap_env="" tap_files="" sysctl=$sysctl_bin
+	if [ "$mode" = pg17 ]; then
+		bash "$top/scripts/pg17-chroot.sh" setup
+		bash "$top/scripts/pg17-chroot.sh" build
+		bash "$top/scripts/pg17-chroot.sh" run "make -s PG_CONFIG='$pgc' with_llvm=no install"
+		work=$pg17_root/build/pg_uring
+		echo "pg_uring.test_untested_version = on" >"$work/pg17-optin.conf"
+		# the chroot's postgres user, whose uid may differ from this machine's
+		bash "$top/scripts/pg17-chroot.sh" run "chown -R postgres:postgres /build/pg_uring"
+		tap_env="TEMP_CONFIG=/build/pg_uring/pg17-optin.conf"
+		tap_files=$(pg17_tap_files)
+		sysctl=/usr/sbin/sysctl
+		echo "=== $label: $(bash "$top/scripts/pg17-chroot.sh" run "$pgc --version") ($pgc, in $pg17_root)"
+		echo "    not run on 17: $PG17_EXCLUDED (seq-scan read-ahead, which pg_uring leaves to 17's read stream)"
+	else
+		work=$(mktemp -d /var/tmp/pg_uring-test.XXXXXX)
+		cp -a "$top/." "$work/"
+		rm -rf "$work/tmp_check"
+		chown -R postgres:postgres "$work"
+		echo "=== $label: $("$pgc" --version) ($pgc)"
+	fi
+	# as_postgres CMD: CMD as the postgres user in the copy
+	as_postgres() {
+		if [ "$mode" = pg17 ]; then
+			bash "$top/scripts/pg17-chroot.sh" run "su postgres -s /bin/bash -c \"cd /build/pg_uring && $1\""
+		else
+			su postgres -s /bin/bash -c "cd '$work' && $1"
+		fi
+	}
 
 	set +e
 	if [ "$mode" = sync ]; then
@@ -104,10 +149,10 @@ run_suites() {
 		tap_files=$(sync_tap_files)
 		: >"$work/regress.out"
 	else
-		su postgres -s /bin/bash -c "cd '$work' && PG_CONFIG='$pgc' bash test/regress.sh" 2>&1 | tee "$work/regress.out"
+		as_postgres "PG_CONFIG='$pgc' bash test/regress.sh" 2>&1 | tee "$work/regress.out"
 		regress_rc=${PIPESTATUS[0]}
 	fi
-	su postgres -s /bin/bash -c "cd '$work' && $tap_env PG_CONFIG='$pgc' PGU_SYSCTL='$sysctl_bin' bash test/tap.sh $tap_files" 2>&1 | tee "$work/tap.out"
+	as_postgres "$tap_env PG_CONFIG='$pgc' PGU_SYSCTL='$sysctl' bash test/tap.sh $tap_files" 2>&1 | tee "$work/tap.out"
 	tap_rc=${PIPESTATUS[0]}
 	set -e
 
@@ -164,39 +209,71 @@ if [ "${PGU_SKIP_CASSERT:-0}" != 1 ]; then
 	run_suites "assert-enabled PostgreSQL 15" "$cassert_pgc"
 fi
 
+# Packaging, the way PostgreSQL users install and test an extension:
+# META.json for PGXN; the Debian package (debian/, pg_buildext) built,
+# installed and tested with its autopkgtest (make installcheck against the
+# installed files), then removed, the files of the "make install" put back;
+# make prove_installcheck (PGXS's TAP target) on one file
+echo "=== packaging: META.json, the Debian package, make prove_installcheck"
+set +e
+{
+	rc=0
+	if bash "$top/test/meta_json.sh"; then echo "packaging: ok 1 - META.json"; else echo "packaging: not ok 1 - META.json"; rc=1; fi
+	if bash "$top/scripts/deb.sh"; then echo "packaging: ok 2 - Debian package built, installed, tested"; else echo "packaging: not ok 2 - Debian package"; rc=1; fi
+	work=$(mktemp -d /var/tmp/pg_uring-pgxs.XXXXXX)
+	cp -a "$top/." "$work/"
+	rm -rf "$work/tmp_check"
+	chown -R postgres:postgres "$work"
+	if su postgres -s /bin/bash -c "cd '$work' && make -s PG_CONFIG='$PG_CONFIG' PGU_SYSCTL='$sysctl_bin' prove_installcheck PROVE_TESTS=test/t/011_footprint.pl"; then
+		echo "packaging: ok 3 - make prove_installcheck"
+		rm -rf "$work"
+	else
+		echo "packaging: not ok 3 - make prove_installcheck (output in $work)"
+		rc=1
+	fi
+	exit "$rc"
+} 2>&1 | tee /var/tmp/pg_uring-packaging.out
+set -e
+p_ok=$(grep -cE '^packaging: ok [0-9] - ' /var/tmp/pg_uring-packaging.out || true)
+p_fail=$(grep -cE '^packaging: not ok [0-9] - ' /var/tmp/pg_uring-packaging.out || true)
+if [ $((p_ok + p_fail)) -ne 3 ]; then p_fail=$((3 - p_ok)); fi
+note_failures "packaging" "$p_fail" /var/tmp/pg_uring-packaging.out '^packaging: not ok|error|FAILED'
+passed=$((passed + p_ok))
+failed=$((failed + p_fail))
+echo "=== packaging: $p_ok passed, $p_fail failed, 0 skipped"
+
 # PostgreSQL 17: Debian 13's, in a chroot (scripts/pg17-chroot.sh; the
 # kernel and its io_uring are this machine's): build with -Werror, install
-# there, run the pg_regress suite as the chroot's postgres user, and check
-# that without pg_uring.test_untested_version the server refuses to start
+# there, run the pg_regress and TAP suites as the chroot's postgres user, and
+# check that without pg_uring.test_untested_version the server refuses to
+# start
 if [ "${PGU_SKIP_PG17:-0}" = 1 ]; then
 	echo "=== PostgreSQL 17: skipped (PGU_SKIP_PG17=1)"
 	skipped=$((skipped + 1))
 else
-	echo "=== PostgreSQL 17 (Debian 13 chroot): pg_regress, and the refusal to start without the opt-in"
+	# 005 flips kernel.io_uring_disabled from inside the chroot: the same rule
+	bash "$top/scripts/pg17-chroot.sh" setup >/dev/null
+	sed 's|'"$sysctl_bin"'|/usr/sbin/sysctl|g' "$sudoers" >"$pg17_root$sudoers"
+	chmod 0440 "$pg17_root$sudoers"
+	run_suites "PostgreSQL 17 (Debian 13 chroot)" /usr/lib/postgresql/17/bin/pg_config pg17
+	echo "=== PostgreSQL 17: the refusal to start without the opt-in"
 	set +e
-	{
-		rc=0
-		bash "$top/scripts/pg17-chroot.sh" setup &&
-			bash "$top/scripts/pg17-chroot.sh" build &&
-			bash "$top/scripts/pg17-chroot.sh" run "make -s PG_CONFIG=/usr/lib/postgresql/17/bin/pg_config with_llvm=no install && su postgres -s /bin/bash -c 'PG_CONFIG=/usr/lib/postgresql/17/bin/pg_config bash test/regress.sh'" ||
-			rc=1
-		# without the opt-in, a server with pg_uring preloaded refuses to start
-		bash "$top/scripts/pg17-chroot.sh" run "su postgres -s /bin/bash -c 'bash test/pg17_refuses.sh'" || rc=1
-		exit "$rc"
-	} 2>&1 | tee /var/tmp/pg_uring-pg17.out
-	pg17_rc=${PIPESTATUS[0]}
+	# (pg_uring as run_suites installed it; run copies this checkout in again)
+	bash "$top/scripts/pg17-chroot.sh" run "su postgres -s /bin/bash -c 'bash test/pg17_refuses.sh'" 2>&1 |
+		tee /var/tmp/pg_uring-pg17.out
+	refuse_rc=${PIPESTATUS[0]}
 	set -e
-	r_ok=$(grep -cE '^(ok|test) .* \.\.\. +ok|^ok [0-9]+ +[-+] ' /var/tmp/pg_uring-pg17.out || true)
-	r_fail=$(grep -cE '\.\.\. +FAILED|^not ok [0-9]+ ' /var/tmp/pg_uring-pg17.out || true)
-	if [ "$pg17_rc" -ne 0 ] && [ "$r_fail" -eq 0 ]; then r_fail=1; fi
+	r_ok=$(grep -cE '^ok [0-9]+ +[-+] ' /var/tmp/pg_uring-pg17.out || true)
+	r_fail=$(grep -cE '^not ok [0-9]+ ' /var/tmp/pg_uring-pg17.out || true)
+	if [ "$refuse_rc" -ne 0 ] && [ "$r_fail" -eq 0 ]; then r_fail=1; fi
 	if [ "$r_ok" -eq 0 ] && [ "$r_fail" -eq 0 ]; then
-		echo "PostgreSQL 17: pg_regress ran no test" >&2
+		echo "PostgreSQL 17: the refusal check ran no test" >&2
 		r_fail=1
 	fi
-	note_failures "PostgreSQL 17" "$r_fail" /var/tmp/pg_uring-pg17.out '\.\.\. +FAILED|^not ok [0-9]+ |error:'
+	note_failures "PostgreSQL 17, refusal" "$r_fail" /var/tmp/pg_uring-pg17.out '^not ok [0-9]+ |error:'
 	passed=$((passed + r_ok))
 	failed=$((failed + r_fail))
-	echo "=== PostgreSQL 17: $r_ok passed, $r_fail failed, 0 skipped"
+	echo "=== PostgreSQL 17, refusal: $r_ok passed, $r_fail failed, 0 skipped"
 fi
 
 # the power-loss harness: once, against Debian's build (root: loop devices,
