@@ -25,10 +25,25 @@ EXTENSION = pg_uring
 DATA = pg_uring--1.0.sql pg_uring--1.0--1.1.sql
 PGFILEDESC = "pg_uring - shared io_uring rings"
 
-# the regression suite runs against a temporary instance that test/regress.sh
-# starts with the library preloaded and data checksums on
-REGRESS = pg_uring
-REGRESS_OPTS = --inputdir=. --outputdir=.
+# The pg_regress suite (sql/, expected/).  "make installcheck" runs it
+# against a temporary instance that pg_regress starts itself with the
+# settings of test/regress.conf (pg_uring preloaded) and data checksums on;
+# test/regress.sh ("make regresscheck") starts one of its own with the same
+# settings.  The files run in the order test/regress.sh gives them.
+REGRESS = pg_uring pg_uring_privileges pg_uring_prewarm pg_uring_wal \
+	pg_uring_flush pg_uring_readahead pg_uring_stats
+REGRESS_OPTS = --temp-instance=$(CURDIR)/tmp_check/instance \
+	--temp-config=$(srcdir)/test/regress.conf
+
+# The TAP suite (test/t/*.pl, its modules in test/t): "make
+# prove_installcheck", or "make installcheck PGU_INSTALLCHECK_TAP=1" for
+# both suites.  PGXS's installcheck runs prove as well whenever TAP_TESTS
+# is set, and the TAP suite takes long and needs a sudo rule for one file
+# (README.md), so plain installcheck leaves it out.
+ifdef PGU_INSTALLCHECK_TAP
+TAP_TESTS = 1
+endif
+PROVE_TESTS = $(patsubst $(srcdir)/%,%,$(sort $(wildcard $(srcdir)/test/t/*.pl)))
 
 SHLIB_LINK += -luring
 # test only: "make PGU_TEST_BREAK_WAL_RULE=1" builds the power-loss harness's
@@ -44,6 +59,59 @@ PG_CFLAGS += -Wall -Wmissing-prototypes -Wpointer-arith -Wendif-labels \
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Data checksums in the temporary instance of "make installcheck".  From
+# PostgreSQL 17 on, pg_regress passes PG_TEST_INITDB_EXTRA_OPTS to initdb.
+# Before that it has no such option: pg_regress runs initdb (and postgres,
+# pg_ctl, psql) from --bindir, so it gets a directory of symbolic links to
+# the real programs in which initdb is a script that adds -k.
+PGU_CHECKSUM_BINDIR = $(CURDIR)/tmp_check/bin
+ifeq ($(shell test $(MAJORVERSION) -ge 17 && echo yes),yes)
+installcheck: override export PG_TEST_INITDB_EXTRA_OPTS := -k $(PG_TEST_INITDB_EXTRA_OPTS)
+installcheck: pgu-tmp-check
+else
+installcheck: pgu-checksum-bindir
+REGRESS_OPTS += --bindir=$(PGU_CHECKSUM_BINDIR)
+endif
+
+# pg_regress creates the temporary instance's directory, not its parent
+.PHONY: pgu-tmp-check pgu-checksum-bindir
+pgu-tmp-check:
+	$(MKDIR_P) '$(CURDIR)/tmp_check'
+
+pgu-checksum-bindir: pgu-tmp-check
+	rm -rf '$(PGU_CHECKSUM_BINDIR)'
+	$(MKDIR_P) '$(PGU_CHECKSUM_BINDIR)'
+	for prog in '$(bindir)'/*; do \
+		ln -s "$$prog" '$(PGU_CHECKSUM_BINDIR)'/ || exit 1; \
+	done
+	rm '$(PGU_CHECKSUM_BINDIR)/initdb'
+	printf '%s\n' '#!/bin/sh' \
+		'# written by pg_uring'"'"'s Makefile: data checksums for pg_regress'"'"'s temporary instance' \
+		'exec "$(bindir)/initdb" --data-checksums "$$@"' >'$(PGU_CHECKSUM_BINDIR)/initdb'
+	chmod 755 '$(PGU_CHECKSUM_BINDIR)/initdb'
+
+# the TAP modules (PgUringTest.pm, ...) beside PostgreSQL's; PROVE_FLAGS
+# stays free for the caller's own flags (PROVE_FLAGS=--verbose)
+PG_PROVE_FLAGS += -I $(srcdir)/test/t
+
+# test/tap.sh closes the descriptors inherited above stderr before prove
+# runs, so that every server a TAP test starts begins with the same ones
+# (TAP 303 counts them); prove_installcheck does the same through PROVE
+PGU_PROVE := $(PROVE)
+PROVE = bash -c 'for fd in $$(ls /proc/$$$$/fd); do \
+	case $$fd in 0 | 1 | 2) continue ;; esac; \
+	{ eval "exec $$fd>&-"; } 2>/dev/null || true; \
+	done; exec "$$0" "$$@"' '$(PGU_PROVE)'
+
+# where the TAP nodes keep data directories and logs: 15 derives both from
+# TESTDIR (which PGXS sets), 17 reads these two, as test/tap.sh sets them
+prove_installcheck installcheck: export TESTDATADIR = $(CURDIR)/tmp_check
+prove_installcheck installcheck: export TESTLOGDIR = $(CURDIR)/tmp_check/log
+
+.PHONY: prove_installcheck
+prove_installcheck:
+	$(prove_installcheck)
 
 .PHONY: test regresscheck tapcheck
 regresscheck:

@@ -15,23 +15,11 @@ port=${PGU_REGRESS_PORT:-54329}
 rm -rf "$tmp"
 mkdir -p "$tmp"
 "$bindir/initdb" -k -A trust -U postgres --no-sync -D "$tmp/data" >"$tmp/initdb.log" 2>&1
+cat "$top/test/regress.conf" >>"$tmp/data/postgresql.conf"
 cat >>"$tmp/data/postgresql.conf" <<CONF
-shared_preload_libraries = 'pg_uring'
 port = $port
 listen_addresses = ''
 unix_socket_directories = '$tmp'
-max_connections = 20
-shared_buffers = 128MB
-autovacuum = off
-checkpoint_timeout = 1h
-bgwriter_lru_maxpages = 0
-pg_uring.rings = 2
-pg_uring.queue_depth = 64
-pg_uring.max_ios = 128
-pg_uring.bounce_buffers = 32
-# on versions other than 15 pg_uring refuses to start without it (README.md)
-pg_uring.test_untested_version = on
-fsync = on
 CONF
 
 stop() { "$bindir/pg_ctl" -D "$tmp/data" -m fast -w stop >/dev/null 2>&1 || true; }
