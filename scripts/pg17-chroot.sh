@@ -3,7 +3,8 @@
 # a Debian 13 ("trixie") chroot made with debootstrap from the machine's own
 # Debian mirror, with Debian 13's postgresql-17, postgresql-server-dev-17
 # (PGXS, pg_regress, the PostgreSQL::Test TAP modules), liburing-dev, a
-# compiler and IPC::Run.  Debian 13's source packages are not reachable
+# compiler and IPC::Run, sudo and procps (TAP 005 flips a sysctl) and
+# e2fsprogs (the power-loss harness).  Debian 13's source packages are not reachable
 # here, so there is no assert-enabled 17 this way.  The kernel, and so
 # io_uring, is the machine's own.
 #
@@ -21,7 +22,7 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 root=${PGU_CHROOT:-/var/tmp/pgu-trixie}
-pkgs="postgresql-17 postgresql-server-dev-17 liburing-dev gcc make libipc-run-perl ca-certificates sudo procps"
+pkgs="postgresql-17 postgresql-server-dev-17 liburing-dev gcc make libipc-run-perl ca-certificates sudo procps e2fsprogs"
 
 die() { echo "pg17-chroot: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot, mounts)"

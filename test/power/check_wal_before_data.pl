@@ -86,7 +86,20 @@ sub record_end
 }
 
 my ($last_rec_end, $last_rec_line, $err, $nrec) = (undef, undef, undef, 0);
-open(my $wd, '-|', "$bindir/pg_waldump -p '$pgdata/pg_wal' --start=$redo_s --timeline=$tli 2>&1")
+# pg_waldump is named the segments to read, from REDO's to the last one in
+# pg_wal: without a file name it takes the WAL segment size from whichever
+# segment the directory lists first, and a segment that was created but
+# whose contents never reached the disk (0 bytes after the cut) makes it
+# fail.  (Named a start segment only, it would stop at that segment's end.)
+$segsize =~ /^(\d+)$/ or fail("bad WAL segment size '$segsize'");
+my $segno = int($redo / $segsize);
+my $per_id = int(0x100000000 / $segsize);
+my $startseg = sprintf('%08X%08X%08X', $tli, int($segno / $per_id), $segno % $per_id);
+opendir(my $wdir, "$pgdata/pg_wal") or fail("could not open $pgdata/pg_wal: $!");
+my ($endseg) = sort { $b cmp $a } grep { /^[0-9A-F]{24}$/ && substr($_, 0, 8) eq substr($startseg, 0, 8) } readdir $wdir;
+closedir $wdir;
+$endseg = $startseg if !defined $endseg || $endseg lt $startseg;
+open(my $wd, '-|', "$bindir/pg_waldump -p '$pgdata/pg_wal' --start=$redo_s --timeline=$tli $startseg $endseg 2>&1")
   or fail("pg_waldump: $!");
 while (my $line = <$wd>)
 {

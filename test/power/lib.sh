@@ -13,7 +13,10 @@
 # mounts, server and client process groups, saved sysctls) is kept in shell
 # arrays, so call these functions in the main shell, never inside $( ).
 
-PGBIN=/usr/lib/postgresql/15/bin
+# the PostgreSQL under test: PG_CONFIG's (Debian's 15 by default; 17 in the
+# chroot of scripts/pg17-chroot.sh)
+PGBIN=$("${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}" --bindir)
+PGMAJOR=$("$PGBIN/pg_config" --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/')
 ROOT=/var/tmp/pgu-power
 PORT=57400
 SOCK=$ROOT/sock
