@@ -99,8 +99,9 @@ pgu_tag_init(BufferTag *tag, PgUringRelFile rf, ForkNumber fork, BlockNumber blk
 #define PGU_TABSTAT_BLOCKS_HIT(ts)		((ts)->t_counts.t_blocks_hit)
 #endif
 
-/* PostgreSQL 15 is tested in full; 16 and 17 not yet (README.md) */
-#define PGU_VERSION_TESTED			(PG_VERSION_NUM < 160000)
+/* PostgreSQL 15 and 17 are tested; 16 only compiles (README.md) */
+#define PGU_VERSION_TESTED			(PG_VERSION_NUM < 160000 || \
+									 (PG_VERSION_NUM >= 170000 && PG_VERSION_NUM < 180000))
 
 #if PG_VERSION_NUM >= 170000
 

@@ -365,8 +365,8 @@ _PG_init(void)
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomBoolVariable("pg_uring.test_untested_version",
-							 "Test only: start pg_uring on a PostgreSQL version it is not yet safe on.",
-							 "Only PostgreSQL 15 is tested in full; see README.md.",
+							 "Test only: start pg_uring on a PostgreSQL version it is not tested on.",
+							 "PostgreSQL 15 and 17 are tested; 16 only compiles; see README.md.",
 							 &pgu_test_untested_version,
 							 false,
 							 PGC_POSTMASTER, 0,
@@ -374,13 +374,13 @@ _PG_init(void)
 
 	MarkGUCPrefixReserved("pg_uring");
 
-	/* a wrong page is worse than no pg_uring: refuse where it is not safe yet */
+	/* a wrong page is worse than no pg_uring: refuse where it is not tested */
 	if (!PGU_VERSION_TESTED && !pgu_test_untested_version)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("pg_uring is not yet safe to use on PostgreSQL %s", PG_MAJORVERSION),
-				 errdetail("Its tests on this version found a core backend reading a block while a read of pg_uring had it in progress."),
-				 errhint("Remove pg_uring from shared_preload_libraries, or run PostgreSQL 15.  To test pg_uring on this version, set pg_uring.test_untested_version = on.")));
+				 errmsg("pg_uring is not tested on PostgreSQL %s", PG_MAJORVERSION),
+				 errdetail("pg_uring is tested on PostgreSQL 15 and 17; on this version it only compiles."),
+				 errhint("Remove pg_uring from shared_preload_libraries, or run PostgreSQL 15 or 17.  To test pg_uring on this version, set pg_uring.test_untested_version = on.")));
 
 	pgu_fileops_register();
 	pgu_bufread_register();
