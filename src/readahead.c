@@ -35,6 +35,10 @@
  *	- A scan's reads are waited for and its files closed when the scan
  *	  ends, and at the latest when the executor's memory goes (ExecutorEnd,
  *	  abort), through a callback on the query's memory context.
+ *	- A quiet scan (RA_QUIET_AFTER cached blocks in a row, nothing of ours
+ *	  in flight or in the window) does not look ahead until this backend's
+ *	  shared_blks_read moves: core read a block itself, so not everything
+ *	  is cached; it then starts again from where the scan is.
  *
  *-------------------------------------------------------------------------
  */
@@ -67,6 +71,8 @@
 #define RA_FLUSH_COUNTS		64
 /* read-ahead reads one scan may have in flight */
 #define RA_MAX_DEPTH		64
+/* cached blocks in a row after which a scan stops looking ahead (quiet) */
+#define RA_QUIET_AFTER		64
 
 struct RaQuery
 {
@@ -201,6 +207,8 @@ scan_stop(RaScan *s)
 	window_clear(s);
 	s->in_pass = false;
 	s->distance = RA_START_DISTANCE;
+	s->cached_run = 0;
+	s->quiet = false;
 	s->src->stop(s);
 	if (s->reader != NULL)
 		pgu_reader_end(s->reader);
@@ -249,12 +257,29 @@ window_reach(RaScan *s, uint64 pos)
 		{
 			count_used(s);
 			s->distance = Min(s->max_distance, s->distance * 2);
+			s->cached_run = 0;
 		}
-		else if (s->distance > 1)
-			s->distance--;
+		else
+		{
+			if (s->distance > 1)
+				s->distance--;
+			s->cached_run++;
+		}
 		s->win_head = (s->win_head + 1) % s->win_cap;
 		s->win_count--;
 	}
+}
+
+/* some block of the window was read ahead by us */
+static bool
+window_has_ours(RaScan *s)
+{
+	int			i;
+
+	for (i = 0; i < s->win_count; i++)
+		if (s->win[(s->win_head + i) % s->win_cap].ours)
+			return true;
+	return false;
 }
 
 static bool
@@ -378,7 +403,29 @@ scan_check(RaScan *s)
 			s->src->restart(s, true);
 			break;
 	}
+	if (s->quiet)
+	{
+		if (pgBufferUsage.shared_blks_read == s->quiet_reads)
+			return;				/* all the scan reached was cached */
+		/* core read a block itself: look ahead again, from here */
+		s->quiet = false;
+		s->cached_run = 0;
+		window_clear(s);
+		s->src->restart(s, true);
+	}
 	look_ahead(s);
+	/*
+	 * Everything the scan reached lately was cached, and nothing of ours is
+	 * in flight: stop looking ahead.  A warm scan then costs what the
+	 * wrapper costs, not a buffer lookup and a drain per block.
+	 */
+	if (s->cached_run >= RA_QUIET_AFTER && s->reader != NULL &&
+		pgu_reader_pending(s->reader) == 0 && !window_has_ours(s))
+	{
+		window_clear(s);
+		s->quiet = true;
+		s->quiet_reads = pgBufferUsage.shared_blks_read;
+	}
 }
 
 /*

@@ -92,6 +92,15 @@ struct RaScan
 	bool		held;			/* a candidate that found no room last time */
 	BlockNumber held_blkno;
 	uint64		held_pos;
+	/*
+	 * Blocks the scan reached in a row that were cached when we looked;
+	 * after RA_QUIET_AFTER of them the scan is quiet: no look-ahead (no
+	 * buffer lookups, no drains) until core reads a block itself, which
+	 * pgBufferUsage.shared_blks_read, then beyond quiet_reads, tells.
+	 */
+	int			cached_run;
+	bool		quiet;
+	int64		quiet_reads;
 	int64		used;			/* not yet added to the ring's counters */
 	int64		wasted;
 	struct RaScan *next;
