@@ -651,11 +651,26 @@ like($node->safe_psql('postgres', "$merge EXPLAIN (COSTS OFF) $merge_q"),
 		is($r{$mode}{rofds_after}, 0,
 			"fds, read-ahead $mode: after COMMIT no read-only relation file (pg_uring's) is left open "
 			  . "($r{$mode}{fds_after} descriptors in all)");
-		next unless $has_dblink;
-		ok($r{$mode}{nconn0} =~ /^[1-9]\d* / && $r{$mode}{nconn} eq $r{$mode}{nconn0},
-			"fds, read-ahead $mode: after COMMIT the session can open as many dblink connections as "
+	}
+	if ($has_dblink)
+	{
+		# With read-ahead off this is core alone (and the same prewarm and
+		# dblink connection as with it on): Debian's 15.20 kept one external
+		# descriptor more after this transaction than before it in 5 of 6
+		# runs, where 15.18 (the assert-enabled build, and Debian's until
+		# December 2026) gave them all back; why is not known.  Not
+		# pg_uring's to assert, so it is noted; read-ahead on must give back
+		# all it took, and leave at least what core leaves.
+		note "fds, read-ahead off: dblink connections after COMMIT $r{off}{nconn}; before: $r{off}{nconn0}";
+		ok($r{on}{nconn0} =~ /^[1-9]\d* / && $r{on}{nconn} eq $r{on}{nconn0},
+			"fds, read-ahead on: after COMMIT the session can open as many dblink connections as "
 			  . "before the transaction: every external descriptor was given back "
-			  . "($r{$mode}{nconn}; before: $r{$mode}{nconn0})");
+			  . "($r{on}{nconn}; before: $r{on}{nconn0})");
+		my ($n_on) = $r{on}{nconn} =~ /^(\d+)/;
+		my ($n_off) = $r{off}{nconn} =~ /^(\d+)/;
+		ok(defined $n_on && defined $n_off && $n_on >= $n_off,
+			"fds: after COMMIT read-ahead on leaves at least as many dblink connections possible as read-ahead off "
+			  . '(' . ($n_on // '?') . ' >= ' . ($n_off // '?') . ')');
 	}
 
 	# the server works on: a new session reads ahead, the old one still runs
