@@ -1,10 +1,13 @@
 --
 -- pg_uring regression tests: the SQL interface of the shared rings.
--- Runs against an instance started by test/regress.sh with
--- pg_uring.rings = 2, pg_uring.queue_depth = 64, pg_uring.max_ios = 128,
--- pg_uring.bounce_buffers = 32.
+-- Runs against an instance started by test/regress.sh or make installcheck
+-- with test/regress.conf (pg_uring.rings = 2, pg_uring.queue_depth = 64,
+-- pg_uring.max_ios = 128, pg_uring.bounce_buffers = 32) and data checksums.
 --
 CREATE EXTENSION pg_uring;
+
+-- the instance has data checksums, however it was started (regress.sh, installcheck)
+SHOW data_checksums;
 
 -- the postmaster created the configured rings, in io_uring mode
 SELECT ring, mode, sq_entries, cq_entries FROM pg_uring_stats ORDER BY ring;
