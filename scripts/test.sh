@@ -80,11 +80,13 @@ note_failures() {
 # split by the kernel; where sync mode behaves differently on purpose the
 # file asserts what sync mode must do, e.g. 211's wal_flush_waits = 0.)
 SYNC_EXCLUDED="102 111 208"
-sync_tap_files() {
+
+# tap_files_except GLOB "N N ...": the TAP files test/t/GLOB but those numbered N
+tap_files_except() {
 	local f n
-	for f in "$top"/test/t/[12][0-9][0-9]_*.pl; do
+	for f in "$top"/test/t/$1; do
 		n=$(basename "$f")
-		case " $SYNC_EXCLUDED " in *" ${n%%_*} "*) continue ;; esac
+		case " $2 " in *" ${n%%_*} "*) continue ;; esac
 		printf 'test/t/%s ' "$n"
 	done
 }
@@ -96,39 +98,41 @@ sync_tap_files() {
 #   302  read-ahead (distance, strategy, LIMIT, errors, pin trap: seq scans)
 #   303  read-ahead across subtransactions, cursors and descriptor limits
 PG17_EXCLUDED="302 303"
-pg17_tap_files() {
-	local f n
-	for f in "$top"/test/t/[0-9][0-9][0-9]_*.pl; do
-		n=$(basename "$f")
-		case " $PG17_EXCLUDED " in *" ${n%%_*} "*) continue ;; esac
-		printf 'test/t/%s ' "$n"
-	done
-}
 
 # run_suites LABEL PG_CONFIG [sync|pg17]: both suites as postgres, from a copy
-# it owns; with "sync", only the TAP files of sync_tap_files, every node with
+# it owns; with "sync", only the TAP files but SYNC_EXCLUDED, every node with
 # pg_uring.io_method = sync (PGU_TEST_IO_METHOD); with "pg17", in the chroot of
 # scripts/pg17-chroot.sh (its copy of this checkout, built with -Werror and
 # installed there), without the files of PG17_EXCLUDED
+# owned_copy: a copy of this checkout the postgres user owns, without
+# tmp_check; prints its directory
+owned_copy() {
+	local work
+	work=$(mktemp -d "/var/tmp/pg_uring-$1.XXXXXX")
+	cp -a "$top/." "$work/"
+	rm -rf "$work/tmp_check"
+	chown -R postgres:postgres "$work"
+	echo "$work"
+}
+
 run_suites() {
 	local label=$1 pgc=$2 mode=${3:-io_uring} work regress_rc=0 tap_rc r_ok r_fail t_total t_fail t_bad t_skip t_skip_files f
 	local tap_env="" tap_files="" sysctl=$sysctl_bin
 	if [ "$mode" = pg17 ]; then
 		bash "$top/scripts/pg17-chroot.sh" setup
+		# 005 flips kernel.io_uring_disabled from inside the chroot: the same rule
+		sed 's|'"$sysctl_bin"'|/usr/sbin/sysctl|g' "$sudoers" >"$pg17_root$sudoers"
+		chmod 0440 "$pg17_root$sudoers"
 		bash "$top/scripts/pg17-chroot.sh" build
-		bash "$top/scripts/pg17-chroot.sh" run "make -s PG_CONFIG='$pgc' with_llvm=no install"
+		# (chown: the chroot's postgres user, whose uid may differ from this machine's)
+		bash "$top/scripts/pg17-chroot.sh" run "make -s PG_CONFIG='$pgc' with_llvm=no install && chown -R postgres:postgres /build/pg_uring"
 		work=$pg17_root/build/pg_uring
-		# the chroot's postgres user, whose uid may differ from this machine's
-		bash "$top/scripts/pg17-chroot.sh" run "chown -R postgres:postgres /build/pg_uring"
-		tap_files=$(pg17_tap_files)
+		tap_files=$(tap_files_except '[0-9][0-9][0-9]_*.pl' "$PG17_EXCLUDED")
 		sysctl=/usr/sbin/sysctl
 		echo "=== $label: $(bash "$top/scripts/pg17-chroot.sh" run "$pgc --version") ($pgc, in $pg17_root)"
 		echo "    not run on 17: $PG17_EXCLUDED (seq-scan read-ahead, which pg_uring leaves to 17's read stream)"
 	else
-		work=$(mktemp -d /var/tmp/pg_uring-test.XXXXXX)
-		cp -a "$top/." "$work/"
-		rm -rf "$work/tmp_check"
-		chown -R postgres:postgres "$work"
+		work=$(owned_copy test)
 		echo "=== $label: $("$pgc" --version) ($pgc)"
 	fi
 	# as_postgres CMD: CMD as the postgres user in the copy
@@ -143,7 +147,7 @@ run_suites() {
 	set +e
 	if [ "$mode" = sync ]; then
 		tap_env="PGU_TEST_IO_METHOD=sync"
-		tap_files=$(sync_tap_files)
+		tap_files=$(tap_files_except '[12][0-9][0-9]_*.pl' "$SYNC_EXCLUDED")
 		: >"$work/regress.out"
 	else
 		as_postgres "PG_CONFIG='$pgc' bash test/regress.sh" 2>&1 | tee "$work/regress.out"
@@ -206,71 +210,31 @@ if [ "${PGU_SKIP_CASSERT:-0}" != 1 ]; then
 	run_suites "assert-enabled PostgreSQL 15" "$cassert_pgc"
 fi
 
-# Packaging, the way PostgreSQL users install and test an extension:
-# META.json for PGXN; the Debian package (debian/, pg_buildext) built,
-# installed and tested with its autopkgtest (make installcheck against the
-# installed files), then removed, the files of the "make install" put back;
-# make prove_installcheck (PGXS's TAP target) on one file
-echo "=== packaging: META.json, the Debian package, make prove_installcheck"
-set +e
-{
-	rc=0
-	if bash "$top/test/meta_json.sh"; then echo "packaging: ok 1 - META.json"; else echo "packaging: not ok 1 - META.json"; rc=1; fi
-	if bash "$top/scripts/deb.sh"; then echo "packaging: ok 2 - Debian package built, installed, tested"; else echo "packaging: not ok 2 - Debian package"; rc=1; fi
-	work=$(mktemp -d /var/tmp/pg_uring-pgxs.XXXXXX)
-	cp -a "$top/." "$work/"
-	rm -rf "$work/tmp_check"
-	chown -R postgres:postgres "$work"
-	if su postgres -s /bin/bash -c "cd '$work' && make -s PG_CONFIG='$PG_CONFIG' PGU_SYSCTL='$sysctl_bin' prove_installcheck PROVE_TESTS=test/t/011_footprint.pl"; then
-		echo "packaging: ok 3 - make prove_installcheck"
-		rm -rf "$work"
-	else
-		echo "packaging: not ok 3 - make prove_installcheck (output in $work)"
-		rc=1
-	fi
-	exit "$rc"
-} 2>&1 | tee /var/tmp/pg_uring-packaging.out
-set -e
-p_ok=$(grep -cE '^packaging: ok [0-9] - ' /var/tmp/pg_uring-packaging.out || true)
-p_fail=$(grep -cE '^packaging: not ok [0-9] - ' /var/tmp/pg_uring-packaging.out || true)
-if [ $((p_ok + p_fail)) -ne 3 ]; then p_fail=$((3 - p_ok)); fi
-note_failures "packaging" "$p_fail" /var/tmp/pg_uring-packaging.out '^packaging: not ok|error|FAILED'
-passed=$((passed + p_ok))
-failed=$((failed + p_fail))
-echo "=== packaging: $p_ok passed, $p_fail failed, 0 skipped"
-
-# PostgreSQL 17: Debian 13's, in a chroot (scripts/pg17-chroot.sh; the
-# kernel and its io_uring are this machine's): build with -Werror, install
-# there, run the pg_regress and TAP suites as the chroot's postgres user
-if [ "${PGU_SKIP_PG17:-0}" = 1 ]; then
-	echo "=== PostgreSQL 17: skipped (PGU_SKIP_PG17=1)"
-	skipped=$((skipped + 1))
-else
-	# 005 flips kernel.io_uring_disabled from inside the chroot: the same rule
-	bash "$top/scripts/pg17-chroot.sh" setup >/dev/null
-	sed 's|'"$sysctl_bin"'|/usr/sbin/sysctl|g' "$sudoers" >"$pg17_root$sudoers"
-	chmod 0440 "$pg17_root$sudoers"
-	run_suites "PostgreSQL 17 (Debian 13 chroot)" /usr/lib/postgresql/17/bin/pg_config pg17
-fi
-
-# run_power LABEL CMD...: the power-loss harness (TAP on stdout), counted
-run_power() {
-	local label=$1 out="/var/tmp/pg_uring-power-${1##* }.out" power_rc p_ok p_skip_ok p_fail p_skip_all p_ran
-	shift
-	echo "=== $label: test/power/run.sh"
+# run_tap LABEL OUT CMD...: a stage whose stdout is TAP (the power-loss
+# harness, packaging), counted: a failed assertion, a non-zero exit without
+# one, no plan, or fewer results than the plan are failures
+run_tap() {
+	local label=$1 out=$2 rc_tap p_ok p_skip_ok p_fail p_skip_all p_ran p_plan
+	shift 2
+	echo "=== $label"
 	set +e
 	"$@" 2>&1 | tee "$out"
-	power_rc=${PIPESTATUS[0]}
+	rc_tap=${PIPESTATUS[0]}
 	set -e
 	p_ok=$(grep -cE '^ok [0-9]+' "$out" || true)
 	p_skip_ok=$(grep -cE '^ok [0-9]+ .*# skip' "$out" || true)
 	p_fail=$(grep -cE '^not ok [0-9]+' "$out" || true)
 	p_skip_all=$(grep -cE '^1\.\.0 # (SKIP|skip)' "$out" || true)
 	p_ran=$(grep -cE '^1\.\.[1-9]' "$out" || true)
-	if [ "$power_rc" -ne 0 ] && [ "$p_fail" -eq 0 ]; then p_fail=1; fi
+	if [ "$rc_tap" -ne 0 ] && [ "$p_fail" -eq 0 ]; then p_fail=1; fi
 	if [ "$p_ran" -eq 0 ] && [ "$p_skip_all" -eq 0 ] && [ "$p_fail" -eq 0 ]; then
-		echo "$label: the harness printed no plan" >&2
+		echo "$label: no plan was printed" >&2
 		p_fail=1
+	fi
+	p_plan=$(sed -n 's/^1\.\.\([1-9][0-9]*\).*/\1/p' "$out" | tail -1)
+	if [ -n "$p_plan" ] && [ $((p_ok + p_fail)) -lt "$p_plan" ]; then
+		echo "$label: $((p_ok + p_fail)) results for a plan of $p_plan" >&2
+		p_fail=$((p_plan - p_ok))
 	fi
 	note_failures "$label" "$p_fail" "$out" '^not ok [0-9]+'
 	passed=$((passed + p_ok - p_skip_ok))
@@ -279,6 +243,48 @@ run_power() {
 	echo "=== $label: $((p_ok - p_skip_ok)) passed, $p_fail failed, $((p_skip_ok + p_skip_all)) skipped"
 }
 
+# Packaging, the way PostgreSQL users install and test an extension:
+# META.json for PGXN; the Debian package (debian/, pg_buildext) built,
+# installed and tested with its autopkgtest (make installcheck against the
+# installed files), then removed, the files of the "make install" put back;
+# make prove_installcheck (PGXS's TAP target) on one file.  TAP on stdout,
+# the commands' own output in /var/tmp/pg_uring-packaging.log (printed when
+# one fails)
+packaging_tap() {
+	local log=/var/tmp/pg_uring-packaging.log work n=0
+	: >"$log"
+	# step DESCRIPTION CMD...
+	step() {
+		local d=$1
+		shift
+		n=$((n + 1))
+		if "$@" >>"$log" 2>&1; then
+			echo "ok $n - $d"
+		else
+			echo "not ok $n - $d (output in $log)"
+			tail -40 "$log" | sed 's/^/    /' >&2
+		fi
+	}
+	echo "1..3"
+	step "META.json" bash "$top/test/meta_json.sh"
+	step "Debian package built, installed, tested" bash "$top/scripts/deb.sh"
+	work=$(owned_copy pgxs)
+	step "make prove_installcheck" su postgres -s /bin/bash -c \
+		"cd '$work' && make -s PG_CONFIG='$PG_CONFIG' PGU_SYSCTL='$sysctl_bin' prove_installcheck PROVE_TESTS=test/t/011_footprint.pl"
+	rm -rf "$work"
+}
+run_tap "packaging (META.json, the Debian package, make prove_installcheck)" /var/tmp/pg_uring-packaging.out packaging_tap
+
+# PostgreSQL 17: Debian 13's, in a chroot (scripts/pg17-chroot.sh; the
+# kernel and its io_uring are this machine's): build with -Werror, install
+# there, run the pg_regress and TAP suites as the chroot's postgres user
+if [ "${PGU_SKIP_PG17:-0}" = 1 ]; then
+	echo "=== PostgreSQL 17: skipped (PGU_SKIP_PG17=1)"
+	skipped=$((skipped + 1))
+else
+	run_suites "PostgreSQL 17 (Debian 13 chroot)" /usr/lib/postgresql/17/bin/pg_config pg17
+fi
+
 # the power-loss harness (root: loop devices, sysctls; its servers run as
 # postgres): against Debian's 15, then against 17 in the chroot (where
 # run_suites installed pg_uring; run copies this checkout in again)
@@ -286,9 +292,10 @@ if [ "${PGU_SKIP_POWER:-0}" = 1 ]; then
 	echo "=== power loss: skipped (PGU_SKIP_POWER=1)"
 	skipped=$((skipped + 1))
 else
-	run_power "power loss, PostgreSQL 15" bash -c "cd '$top' && PG_CONFIG='$PG_CONFIG' bash test/power/run.sh"
+	run_tap "power loss (test/power/run.sh), PostgreSQL 15" /var/tmp/pg_uring-power-15.out bash -c "cd '$top' && PG_CONFIG='$PG_CONFIG' bash test/power/run.sh"
 	if [ "${PGU_SKIP_PG17:-0}" != 1 ]; then
-		run_power "power loss, PostgreSQL 17" bash "$top/scripts/pg17-chroot.sh" run \
+		run_tap "power loss (test/power/run.sh), PostgreSQL 17" /var/tmp/pg_uring-power-17.out \
+			bash "$top/scripts/pg17-chroot.sh" run \
 			"PG_CONFIG=/usr/lib/postgresql/17/bin/pg_config bash test/power/run.sh"
 	fi
 fi
