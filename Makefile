@@ -95,14 +95,10 @@ pgu-checksum-bindir: pgu-tmp-check
 # stays free for the caller's own flags (PROVE_FLAGS=--verbose)
 PG_PROVE_FLAGS += -I $(srcdir)/test/t
 
-# test/tap.sh closes the descriptors inherited above stderr before prove
-# runs, so that every server a TAP test starts begins with the same ones
-# (TAP 303 counts them); prove_installcheck does the same through PROVE
+# prove runs with no inherited descriptor above stderr, as from test/tap.sh
+# (test/closefds.sh says why)
 PGU_PROVE := $(PROVE)
-PROVE = bash -c 'for fd in $$(ls /proc/$$$$/fd); do \
-	case $$fd in 0 | 1 | 2) continue ;; esac; \
-	{ eval "exec $$fd>&-"; } 2>/dev/null || true; \
-	done; exec "$$0" "$$@"' '$(PGU_PROVE)'
+PROVE = bash $(abspath $(srcdir))/test/closefds.sh $(PGU_PROVE)
 
 # where the TAP nodes keep data directories and logs: 15 derives both from
 # TESTDIR (which PGXS sets), 17 reads these two, as test/tap.sh sets them

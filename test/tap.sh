@@ -20,17 +20,9 @@ export TESTDATADIR="$TESTDIR/tmp_check"
 export TESTLOGDIR="$TESTDIR/tmp_check/log"
 export PG_REGRESS="$pgxs/../test/regress/pg_regress"
 export PGPORT=${PGPORT:-55432}
-# The servers the tests start must inherit no descriptor from whatever ran
-# the suite (a CI runner's pipes): tests such as 303 count the descriptors
-# a postmaster starts with against max_files_per_process.  Perl marks its
-# own as close-on-exec; close the inherited ones above stderr (but bash's
-# own script descriptor, 255).
-for fd in $(ls /proc/$$/fd); do
-	case $fd in 0 | 1 | 2 | 255) continue ;; esac
-	{ eval "exec $fd>&-"; } 2>/dev/null || true
-done
 # prove looks for *.t by default: name the .pl files explicitly
 if [ "$#" -eq 0 ]; then
 	set -- test/t/*.pl
 fi
-exec prove -I "$pgxs/../test/perl" -I "$top/test" ${PROVE_FLAGS:-} "$@"
+# with no inherited descriptor above stderr (test/closefds.sh says why)
+exec bash "$top/test/closefds.sh" prove -I "$pgxs/../test/perl" -I "$top/test" ${PROVE_FLAGS:-} "$@"
