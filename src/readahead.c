@@ -37,8 +37,9 @@
  *	  abort), through a callback on the query's memory context.
  *	- A quiet scan (RA_QUIET_AFTER cached blocks in a row, nothing of ours
  *	  in flight or in the window) does not look ahead until this backend's
- *	  shared_blks_read moves: core read a block itself, so not everything
- *	  is cached; it then starts again from where the scan is.
+ *	  shared_blks_read moves (core read a block itself, or another scan's
+ *	  read-ahead claimed one), so not everything is cached; it then starts
+ *	  again from where the scan is.
  *
  *-------------------------------------------------------------------------
  */
@@ -407,7 +408,7 @@ scan_check(RaScan *s)
 	{
 		if (pgBufferUsage.shared_blks_read == s->quiet_reads)
 			return;				/* all the scan reached was cached */
-		/* core read a block itself: look ahead again, from here */
+		/* this backend read a block (core, or another scan's read-ahead) */
 		s->quiet = false;
 		s->cached_run = 0;
 		window_clear(s);

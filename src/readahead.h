@@ -95,7 +95,8 @@ struct RaScan
 	/*
 	 * Blocks the scan reached in a row that were cached when we looked;
 	 * after RA_QUIET_AFTER of them the scan is quiet: no look-ahead (no
-	 * buffer lookups, no drains) until core reads a block itself, which
+	 * buffer lookups, no drains) until this backend reads a block (core
+	 * itself, or another scan's read-ahead), which
 	 * pgBufferUsage.shared_blks_read, then beyond quiet_reads, tells.
 	 */
 	int			cached_run;

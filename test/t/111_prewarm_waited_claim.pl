@@ -78,12 +78,12 @@ ok( pgu_poll(
 
 $c->begin("UPDATE t SET h = 'changed while B waited' WHERE id = 1");
 my $ev = '';
-ok(pgu_poll(sub { ($ev = $node->safe_psql('postgres', pgu_wait_event_sql($cpid))) eq 'IPC:BufferIO' }),
+ok(pgu_poll(sub { ($ev = pw_wait_event($node, $cpid)) eq 'IPC:BufferIO' }),
 	'C (the update) sleeps on the IO of A\'s read')
   or diag "C's wait event: $ev";
 
 pgu_pause_release($node);
-ok(pgu_poll(sub { ($ev = $node->safe_psql('postgres', pgu_wait_event_sql($bpid))) eq 'IPC:BufferIO' }),
+ok(pgu_poll(sub { ($ev = pw_wait_event($node, $bpid)) eq 'IPC:BufferIO' }),
 	'B, asking core for block 0, sleeps on the IO of A\'s read')
   or diag "B's wait event: $ev";
 ok(!$a->done && !$b->done && !$c->done, 'nobody finishes while the reaper is stopped');
