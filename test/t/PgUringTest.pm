@@ -446,9 +446,19 @@ sub pgu_psql
 {
 	my ($node, $sql, %opt) = @_;
 	my ($out, $err);
-	my $rc = $node->psql($opt{db} // 'postgres', "\\set VERBOSITY verbose\n$sql",
-		stdout => \$out, stderr => \$err, on_error_stop => 1,
-		extra_params => $opt{extra_params} // []);
+	# psql that cannot connect (a server in crash restart) may exit before
+	# IPC::Run has written its input: that is a failed psql (rc 2), not a
+	# reason for the whole test file to die
+	my $rc = eval {
+		$node->psql($opt{db} // 'postgres', "\\set VERBOSITY verbose\n$sql",
+			stdout => \$out, stderr => \$err, on_error_stop => 1,
+			extra_params => $opt{extra_params} // []);
+	};
+	if (!defined $rc)
+	{
+		die $@ unless $@ =~ /Broken pipe/;
+		return (2, $out // '', ($err // '') . "psql exited before reading its input: $@");
+	}
 	return ($rc, $out, $err);
 }
 
